@@ -1,0 +1,1 @@
+"""data package of defgan_tf."""

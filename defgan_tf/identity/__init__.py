@@ -1,0 +1,1 @@
+"""identity package of defgan_tf."""

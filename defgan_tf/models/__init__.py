@@ -1,0 +1,1 @@
+"""models package of defgan_tf."""

@@ -1,0 +1,1 @@
+"""training package of defgan_tf."""

@@ -1,0 +1,1 @@
+"""Export a trained DefGAN to SavedModel and TFLite."""
