@@ -161,6 +161,9 @@ class TrainConfig:
     epochs: int = _field(40, "Epochs of generator steps over the data (paper: 40).")
     n_critic: int = _field(10, "Critic steps per generator step (paper: 10).")
     max_steps: int | None = _field(None, "Stop after this many generator steps (smoke tests).")
+    max_minutes: float | None = _field(
+        None, "Stop (with a checkpoint) once training has run this long; None = no limit."
+    )
     strategy: str = _field(
         "default", "tf.distribute strategy.", ("default", "mirrored", "multi_worker", "tpu")
     )
@@ -426,6 +429,8 @@ def validate(config: Config) -> None:
         _check(value >= 1, f"train.{name} must be ≥ 1. Received: {value}")
     _check(t.max_steps is None or t.max_steps >= 1,
            f"train.max_steps must be ≥ 1 or null. Received: {t.max_steps}")
+    _check(t.max_minutes is None or t.max_minutes > 0,
+           f"train.max_minutes must be > 0 or null. Received: {t.max_minutes}")
     _check(config.export.representative_samples >= 1,
            "export.representative_samples must be ≥ 1.")
 

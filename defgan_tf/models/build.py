@@ -1,0 +1,83 @@
+"""Builds DefGAN from a config, and loads a trained one from a run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import tensorflow as tf
+
+from defgan_tf.config import Config, ConfigError, load_config
+from defgan_tf.models.critic import Critic
+from defgan_tf.models.defgan import DefGAN
+from defgan_tf.models.deformation_generator import DeformationGenerator
+from defgan_tf.models.texture_generator import TextureGenerator
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
+    """The one constructor every command uses: a built (all variables created) DefGAN.
+
+    Args:
+        config: a resolved config (`load_config`).
+        with_embedder: build the identity embedder named by `identity.embedder` (training);
+            inference never needs it.
+    """
+    m = config.model
+    texture = deformation = None
+    if m.mode != "deformation_only":
+        texture = TextureGenerator(
+            width=m.generator_width, n_down=m.n_down, n_res=m.n_res, stem_kernel=m.stem_kernel,
+            head_kernel=m.head_kernel, mask_bias_init=m.mask_bias_init, init_std=m.init_std,
+            name="texture_generator")
+    if m.mode != "texture_only":
+        deformation = DeformationGenerator(
+            width=m.deformation_width, n_down=m.n_down, n_res=m.n_res,
+            stem_kernel=m.stem_kernel, head_kernel=m.head_kernel, init_std=m.init_std,
+            sees_source=m.deformation_sees_source, name="deformation_generator")
+    critic = Critic(image_size=m.image_size, width=m.critic_width, n_down=m.critic_n_down,
+                    init_std=m.init_std, name="critic")
+    embedder = None
+    if with_embedder and config.identity.embedder != "none" and m.mode != "texture_only":
+        from defgan_tf.identity import build_embedder
+
+        embedder = build_embedder(config.identity.embedder, config.identity.model_path)
+    model = DefGAN(
+        texture, deformation, critic, image_size=m.image_size, mode=m.mode,
+        grid_mode=config.deformation.mode, max_offset_px=config.deformation.max_offset_px,
+        integral_k=config.deformation.integral_k, padding=config.deformation.padding,
+        loss_weights=dataclasses.asdict(config.losses), n_critic=config.train.n_critic,
+        embedder=embedder, ema_decay=m.ema_decay, name="defgan")
+    model.build_all()
+    return model
+
+
+def latest_checkpoint(run_dir: str | Path) -> str | None:
+    """Path prefix of the newest checkpoint of a run, or None."""
+    return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINT_DIR))
+
+
+def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]:
+    """Rebuilds the model of a run directory from its config and newest checkpoint.
+
+    Args:
+        run_dir: a directory written by `python -m defgan_tf.train`.
+        use_ema: use the generators' moving-average weights when the run kept them.
+
+    Raises:
+        ConfigError: the directory has no config or no checkpoint.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: it has no {CONFIG_FILE}.")
+    config = load_config(run_dir / CONFIG_FILE)
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ConfigError(f"{run_dir} has no checkpoint in {CHECKPOINT_DIR}/ yet.")
+    model = build_defgan(config, with_embedder=False)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    if use_ema and model.ema_weights:
+        model.swap_ema()
+    return config, model

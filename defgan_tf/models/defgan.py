@@ -1,0 +1,257 @@
+"""DefGAN: deformation generator, texture generator and critic, trained as a WGAN-GP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from defgan_tf import losses
+from defgan_tf.aus import NUM_AUS
+from defgan_tf.models.critic import Critic
+from defgan_tf.models.deformation_generator import DeformationGenerator
+from defgan_tf.models.texture_generator import TextureGenerator
+from defgan_tf.ops.grids import integral_grid, offset_grid
+from defgan_tf.ops.warp import identity_grid, warp
+
+MODES = ("defgan", "texture_only", "deformation_only")
+
+CRITIC_METRICS = ("d_loss", "d_wasserstein", "d_gp", "d_au", "d_grad_norm")
+GENERATOR_METRICS = ("g_loss", "g_adv", "g_exp", "g_cyc", "g_id", "g_comp", "g_tv", "g_def",
+                     "g_mask", "g_mask_tv", "g_grad_norm")
+
+
+class DefGAN(keras.Model):
+    """The three networks and the training step of DESIGN.md §1–4.
+
+    Args:
+        texture_generator: G_T, or None in `deformation_only` mode.
+        deformation_generator: G_D, or None in `texture_only` mode (W = Id, GANimation).
+        critic: D with its critic and AU heads.
+        image_size: side of the square faces the model edits.
+        mode: "defgan" | "texture_only" | "deformation_only".
+        grid_mode: "offset" (paper) | "integral" (Deforming Autoencoders).
+        max_offset_px: largest offset of the offset grid, in pixels.
+        integral_k: largest per-pixel increment of the integral grid, in pixels.
+        padding: "border" | "zeros", how the warp reads outside the image.
+        loss_weights: the `losses` config section as a dict (lambda_* and mask_pull).
+        n_critic: critic steps per generator step; each sees its own batch.
+        embedder: face embedder φ for the identity loss (an object with
+            `embed(images, normalize=False)`), or None to skip the term.
+        ema_decay: decay of the generator-weight moving average; 0 disables it.
+    """
+
+    def __init__(self, texture_generator: TextureGenerator | None,
+                 deformation_generator: DeformationGenerator | None, critic: Critic,
+                 image_size: int, mode: str = "defgan", grid_mode: str = "offset",
+                 max_offset_px: float = 5.0, integral_k: float = 2.0, padding: str = "border",
+                 loss_weights: dict[str, Any] | None = None, n_critic: int = 1,
+                 embedder: Any = None, ema_decay: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}. Received: mode={mode!r}")
+        if (mode == "texture_only") != (deformation_generator is None):
+            raise ValueError("texture_only mode has no deformation generator, the others need "
+                             f"one. Received: mode={mode!r}")
+        if (mode == "deformation_only") != (texture_generator is None):
+            raise ValueError("deformation_only mode has no texture generator, the others need "
+                             f"one. Received: mode={mode!r}")
+        self.texture_generator = texture_generator
+        self.deformation_generator = deformation_generator
+        self.critic = critic
+        self.image_size, self.mode, self.grid_mode = image_size, mode, grid_mode
+        self.max_offset_px, self.integral_k, self.padding = max_offset_px, integral_k, padding
+        self.loss_weights = dict(loss_weights or {})
+        self.n_critic, self.embedder, self.ema_decay = n_critic, embedder, ema_decay
+        self.ema_weights: list[keras.Variable] = []
+
+    # ------------------------------------------------------------------ forward
+
+    @property
+    def generators(self) -> list[keras.Model]:
+        return [g for g in (self.deformation_generator, self.texture_generator) if g is not None]
+
+    def generator_variables(self) -> list[keras.Variable]:
+        return [v for g in self.generators for v in g.trainable_variables]
+
+    def make_grid(self, raw_field):
+        """Δ → sampling grid W (DESIGN.md §1, grid variants)."""
+        if self.grid_mode == "integral":
+            return integral_grid(raw_field, self.integral_k)
+        return offset_grid(raw_field, self.max_offset_px)
+
+    def call(self, image, source_aus, target_aus, training=False):
+        """Edits `image` from `source_aus` to `target_aus` (paper eq. 1–3).
+
+        Args:
+            image: (B, H, W, 3) float in [-1, 1].
+            source_aus, target_aus: (B, 17) float in [0, 1], `defgan_tf.aus.AU_CODES` order.
+
+        Returns:
+            dict of float32 tensors: `edited` and `deformed` (B, H, W, 3) in [-1, 1];
+            `grid` (B, H, W, 2), normalized (x, y) sampling positions; `color` (B, H, W, 3);
+            `mask` (B, H, W, 1), 1 = keep the deformed pixel.
+        """
+        image = tf.cast(image, tf.float32)
+        if self.deformation_generator is not None:
+            raw = self.deformation_generator(image, source_aus, target_aus, training=training)
+            grid = self.make_grid(tf.cast(raw, tf.float32))
+            deformed = warp(image, grid, padding=self.padding)
+        else:
+            shape = tf.shape(image)
+            grid = identity_grid(shape[0], image.shape[1], image.shape[2])
+            deformed = image
+        if self.texture_generator is not None:
+            color, mask = self.texture_generator(deformed, target_aus, training=training)
+            color, mask = tf.cast(color, tf.float32), tf.cast(mask, tf.float32)
+            edited = mask * deformed + (1.0 - mask) * color
+        else:
+            color, mask = deformed, tf.ones_like(deformed[..., :1])
+            edited = deformed
+        return {"edited": edited, "deformed": deformed, "grid": grid, "color": color,
+                "mask": mask}
+
+    def estimate_aus(self, image):
+        """AU intensities from the critic's AU head, clipped to [0, 1]. (B, 17) float32."""
+        _, aus = self.critic(image, training=False)
+        return tf.clip_by_value(tf.cast(aus, tf.float32), 0.0, 1.0)
+
+    def build_all(self, batch_size: int = 1) -> None:
+        """Creates every variable by running each network once on zeros."""
+        image = tf.zeros((batch_size, self.image_size, self.image_size, 3))
+        aus = tf.zeros((batch_size, NUM_AUS))
+        self(image, aus, aus)
+        self.critic(image)
+        if self.ema_decay > 0 and not self.ema_weights:
+            self.ema_weights = [
+                self.add_weight(shape=v.shape, initializer="zeros", trainable=False,
+                                name=f"ema_{i}")
+                for i, v in enumerate(self.generator_variables())
+            ]
+            for ema, var in zip(self.ema_weights, self.generator_variables()):
+                ema.assign(var)
+
+    # ------------------------------------------------------------------ training
+
+    def compile(self, d_optimizer: keras.optimizers.Optimizer,
+                g_optimizer: keras.optimizers.Optimizer, **kwargs) -> None:
+        """Sets the critic and generator optimizers (keras-io WGAN-GP's shape)."""
+        super().compile(**kwargs)
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in CRITIC_METRICS + self.generator_metric_names()}
+
+    def generator_metric_names(self) -> tuple[str, ...]:
+        """The generator terms this mode computes (see `generator_losses`)."""
+        skip = set()
+        if self.deformation_generator is None:
+            skip |= {"g_comp", "g_tv", "g_def", "g_id"}
+        if self.embedder is None:
+            skip.add("g_id")
+        if self.texture_generator is None:
+            skip |= {"g_mask", "g_mask_tv"}
+        return tuple(name for name in GENERATOR_METRICS if name not in skip)
+
+    @property
+    def metrics(self):
+        return list(getattr(self, "trackers", {}).values())
+
+    def train_step(self, data):
+        """One generator step after `n_critic` critic steps, each on its own batch.
+
+        Args:
+            data: dict of `image` (n_critic, B, H, W, 3), `source_aus` and `target_aus`
+                (n_critic, B, 17): n_critic consecutive batches of the input pipeline.
+        """
+        for i in range(self.n_critic):
+            batch = {key: value[i] for key, value in data.items()}
+            self._critic_step(batch["image"], batch["source_aus"], batch["target_aus"])
+        self._generator_step(batch["image"], batch["source_aus"], batch["target_aus"])
+        if self.ema_weights:
+            self._update_ema()
+        return {m.name: m.result() for m in self.metrics}
+
+    def _weight(self, name: str) -> float:
+        return float(self.loss_weights.get(name, 0.0))
+
+    def _replica_scale(self) -> float:
+        """Gradients are summed across replicas, so per-replica losses are divided by N."""
+        return 1.0 / tf.distribute.get_strategy().num_replicas_in_sync
+
+    def _critic_step(self, image, source_aus, target_aus) -> None:
+        fake = tf.stop_gradient(self(image, source_aus, target_aus, training=True)["edited"])
+        variables = self.critic.trainable_variables
+        with tf.GradientTape() as tape:
+            real_scores, real_aus = self.critic(image, training=True)
+            fake_scores, _ = self.critic(fake, training=True)
+            wasserstein = losses.critic_wasserstein(real_scores, fake_scores)
+            penalty = losses.gradient_penalty(
+                lambda x: self.critic(x, training=True)[0], image, fake)
+            au_error = losses.au_regression(real_aus, source_aus)
+            loss = (wasserstein + self._weight("lambda_gp") * penalty
+                    + self._weight("lambda_au") * au_error)
+            scaled = self.d_optimizer.scale_loss(loss * self._replica_scale())
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply(grads, variables)
+        self._track(d_loss=loss, d_wasserstein=wasserstein, d_gp=penalty, d_au=au_error,
+                    d_grad_norm=tf.linalg.global_norm(grads) / self._replica_scale())
+
+    def generator_losses(self, image, source_aus, target_aus) -> dict[str, tf.Tensor]:
+        """Every generator loss term of DESIGN.md §3, unweighted, plus the weighted `g_loss`."""
+        out = self(image, source_aus, target_aus, training=True)
+        back = self(out["edited"], target_aus, source_aus, training=True)
+        fake_scores, edited_aus = self.critic(out["edited"], training=True)
+        terms = {
+            "g_adv": losses.generator_adversarial(fake_scores),
+            "g_cyc": losses.cycle_loss(back["edited"], image),
+        }
+        if self.deformation_generator is not None:
+            _, deformed_aus = self.critic(out["deformed"], training=True)
+            terms["g_exp"] = losses.expression_loss(
+                edited_aus, deformed_aus, target_aus, self._weight("beta_d"))
+            terms["g_comp"] = losses.composition_loss(out["grid"], back["grid"])
+            terms["g_tv"] = losses.grid_tv(out["grid"])
+            terms["g_def"] = losses.grid_magnitude(out["grid"])
+            if self.embedder is not None:
+                terms["g_id"] = losses.identity_loss(
+                    self.embedder.embed(out["deformed"]), self.embedder.embed(image))
+        else:
+            terms["g_exp"] = losses.au_regression(edited_aus, target_aus)
+        if self.texture_generator is not None:
+            pull = self.loss_weights.get("mask_pull", "keep")
+            terms["g_mask"] = (losses.mask_loss(out["mask"], pull)
+                               + losses.mask_loss(back["mask"], pull))
+            terms["g_mask_tv"] = losses.mask_tv(out["mask"]) + losses.mask_tv(back["mask"])
+        weights = {"g_adv": 1.0, "g_exp": self._weight("lambda_exp"),
+                   "g_cyc": self._weight("lambda_cyc"), "g_id": self._weight("lambda_id"),
+                   "g_comp": self._weight("lambda_comp"), "g_tv": self._weight("lambda_tv"),
+                   "g_def": self._weight("lambda_def"), "g_mask": self._weight("lambda_mask"),
+                   "g_mask_tv": self._weight("lambda_mtv")}
+        terms["g_loss"] = tf.add_n([weights[name] * value for name, value in terms.items()])
+        return terms
+
+    def _generator_step(self, image, source_aus, target_aus) -> None:
+        variables = self.generator_variables()
+        with tf.GradientTape() as tape:
+            terms = self.generator_losses(image, source_aus, target_aus)
+            scaled = self.g_optimizer.scale_loss(terms["g_loss"] * self._replica_scale())
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply(grads, variables)
+        self._track(g_grad_norm=tf.linalg.global_norm(grads) / self._replica_scale(), **terms)
+
+    def _track(self, **values) -> None:
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+
+    def _update_ema(self) -> None:
+        decay = self.ema_decay
+        for ema, var in zip(self.ema_weights, self.generator_variables()):
+            ema.assign(decay * ema + (1.0 - decay) * var)
+
+    def swap_ema(self) -> None:
+        """Exchanges the generator weights with their moving averages (call twice to undo)."""
+        for ema, var in zip(self.ema_weights, self.generator_variables()):
+            current = tf.identity(var)
+            var.assign(ema)
+            ema.assign(current)

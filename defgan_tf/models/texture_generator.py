@@ -1,0 +1,67 @@
+"""G_T: hallucinates colour and an attention mask on the deformed face (paper eq. 2, 6)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from defgan_tf.models.layers import ConvNormReLU, conv, tile_aus
+from defgan_tf.models.trunk import EncoderTrunk
+
+
+class TextureGenerator(keras.Model):
+    """GANimation's generator: reads concat(I_d, tile(y_t)), returns (colour C, mask A).
+
+    Args:
+        width: base width `ch` (paper: 64).
+        n_down: encoder downsamplings (2).
+        n_res: residual blocks (6).
+        stem_kernel / head_kernel: kernels of the first conv and of the two heads (7).
+        mask_bias_init: bias of the mask head; 3.0 gives A ≈ 0.95, i.e. the generator
+            starts by keeping the deformed image (notes/quickstart_feasibility.md).
+        init_std: N(0, σ) initialiser std.
+
+    Call:
+        deformed: (B, H, W, 3) float in [-1, 1]; target_aus: (B, 17) in [0, 1].
+        Returns (color (B, H, W, 3) tanh, mask (B, H, W, 1) sigmoid, 1 = keep I_d), float32.
+    """
+
+    def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
+                 head_kernel: int = 7, mask_bias_init: float = 3.0, init_std: float = 0.02,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if width < 1 or n_down < 0 or n_res < 0:
+            raise ValueError(f"TextureGenerator needs width ≥ 1, n_down ≥ 0, n_res ≥ 0. "
+                             f"Received: width={width}, n_down={n_down}, n_res={n_res}")
+        self.width, self.n_down, self.n_res = width, n_down, n_res
+        self.stem_kernel, self.head_kernel = stem_kernel, head_kernel
+        self.mask_bias_init, self.init_std = mask_bias_init, init_std
+        self.trunk = EncoderTrunk(width, n_down, n_res, stem_kernel, init_std, name="trunk")
+        self.ups = [
+            ConvNormReLU(width * 2 ** (n_down - 1 - i), 4, stride=2, init_std=init_std,
+                         transpose=True, name=f"up{i}")
+            for i in range(n_down)
+        ]
+        # Heads in float32: tanh/sigmoid saturate badly in float16.
+        self.color_head = conv(3, head_kernel, 1, init_std, "color_head", dtype="float32")
+        self.mask_head = layers.Conv2D(
+            1, head_kernel, padding="same", kernel_initializer=keras.initializers.RandomNormal(
+                stddev=init_std), bias_initializer=keras.initializers.Constant(mask_bias_init),
+            name="mask_head", dtype="float32")
+
+    def call(self, deformed, target_aus):
+        height, width = deformed.shape[1], deformed.shape[2]
+        x = keras.ops.concatenate(
+            [keras.ops.cast(deformed, "float32"), tile_aus(target_aus, height, width)], axis=-1)
+        x = self.trunk(x)
+        for layer in self.ups:
+            x = layer(x)
+        color = keras.ops.tanh(self.color_head(x))
+        mask = keras.ops.sigmoid(self.mask_head(x))
+        return color, mask
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "n_down": self.n_down,
+                "n_res": self.n_res, "stem_kernel": self.stem_kernel,
+                "head_kernel": self.head_kernel, "mask_bias_init": self.mask_bias_init,
+                "init_std": self.init_std}
