@@ -1,0 +1,130 @@
+"""Reading photos (EXIF orientation, any mode) and writing images, GIFs and MP4s.
+
+Kept free of TensorFlow and of the rest of the package so that data preparation
+(`defgan_tf.data.faces`) and the editor read images the same way.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator, Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
+ANIMATION_SUFFIXES = (".gif", ".mp4")
+JPEG_QUALITY = 95
+
+
+class ImageReadError(ValueError):
+    """A file is missing, truncated or not an image."""
+
+
+def read_image(path: str | pathlib.Path) -> np.ndarray:
+    """Decodes a photo as the viewer shows it: EXIF orientation applied, RGB uint8.
+
+    Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted.
+
+    Args:
+        path: image file.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+
+    Raises:
+        ImageReadError: the file is missing, truncated or not a decodable image.
+    """
+    path = pathlib.Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                pixels = np.asarray(image, dtype=np.float64)
+                scale = 255.0 / 65535.0 if pixels.max() > 255 else 1.0
+                gray = np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8)
+                return np.repeat(gray[..., None], 3, axis=2)
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    except FileNotFoundError as error:
+        raise ImageReadError(f"{path}: no such file") from error
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{path}: not a readable image ({error})") from error
+
+
+def write_image(path: str | pathlib.Path, image: np.ndarray) -> None:
+    """Writes an RGB uint8 image in the format its suffix names (JPEG at quality 95, 4:4:4).
+
+    Args:
+        path: output file; parent folders are created.
+        image: (H, W, 3) uint8 RGB.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {}
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        options = {"quality": JPEG_QUALITY, "subsampling": 0}
+    Image.fromarray(np.asarray(image, np.uint8)).save(path, **options)
+
+
+def read_video(path: str | pathlib.Path) -> tuple[Iterator[np.ndarray], float]:
+    """Opens a video for frame-by-frame reading.
+
+    Args:
+        path: video file (any container OpenCV's FFmpeg reads).
+
+    Returns:
+        (frames, fps): an iterator of (H, W, 3) uint8 RGB frames and the frame rate.
+
+    Raises:
+        ImageReadError: the file cannot be opened as a video.
+    """
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ImageReadError(f"{path}: not a readable video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+
+    def frames() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    return
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        finally:
+            capture.release()
+
+    return frames(), float(fps)
+
+
+def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps: float) -> None:
+    """Writes frames as a looping GIF or an MP4 (MPEG-4 part 2, OpenCV's built-in encoder).
+
+    Args:
+        path: output file ending in .gif or .mp4.
+        frames: (H, W, 3) uint8 RGB frames, all the same size.
+        fps: frames per second.
+    """
+    path = pathlib.Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in ANIMATION_SUFFIXES:
+        raise ValueError(
+            f"Animations are written as {' or '.join(ANIMATION_SUFFIXES)}; received {str(path)!r}."
+        )
+    if not frames:
+        raise ValueError("write_animation received no frames.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+        duration = max(round(1000 / fps), 20)
+        images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
+        return
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(np.asarray(frame, np.uint8), cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
