@@ -360,9 +360,9 @@ def _resolve(config: Config) -> None:
         m.critic_n_down = int(math.log2(m.image_size)) - 1
     if d.max_offset_px is None:
         d.max_offset_px = 5.0 * m.image_size / 128.0
-    if losses.lambda_exp is None:
+    if losses.lambda_exp is None and config.train.batch_size >= 1:
         losses.lambda_exp = 4000.0 / config.train.batch_size
-    if losses.lambda_au is None:
+    if losses.lambda_au is None and losses.lambda_exp is not None:
         losses.lambda_au = losses.lambda_exp
 
 

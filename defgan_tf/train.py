@@ -1,0 +1,60 @@
+"""`python -m defgan_tf.train --config C --out RUN_DIR [--set k=v ...] [--resume]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m defgan_tf.train",
+        description="Train DefGAN (or its texture-only / deformation-only ablations).")
+    parser.add_argument("--config", help="YAML config (configs/quickstart.yaml, "
+                        "configs/paper.yaml, ...); default: the paper setting.")
+    parser.add_argument("--out", required=True, help="run directory: config, checkpoints, "
+                        "TensorBoard logs and samples are written here.")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE", help="override a config value "
+                        "(repeatable), e.g. --set train.max_steps=10")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its newest checkpoint")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs training; user mistakes print one message and exit 2, never a traceback."""
+    args = parse_args(argv)
+    from defgan_tf.config import ConfigError, load_config
+    from defgan_tf.models.build import CONFIG_FILE
+
+    try:
+        if args.resume and args.config is None:
+            args.config = os.path.join(args.out, CONFIG_FILE)
+        config = load_config(args.config, args.overrides)
+        from defgan_tf.training.loop import NonFiniteLossError, Trainer
+
+        trainer = Trainer(config, args.out, resume=args.resume, progress=not args.no_progress)
+        result = trainer.run()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    summary = (f"step {result.step}/{result.total_steps}, "
+               f"{result.images_per_second:.1f} images/s; run directory: {args.out}")
+    if result.stopped_early:
+        print(f"stopped early ({result.stopped_early}) at {summary}. "
+              f"Continue with --resume.", file=sys.stderr)
+        return 130 if "interrupted" in result.stopped_early else 0
+    print(f"done: {summary}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

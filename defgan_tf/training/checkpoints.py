@@ -1,0 +1,53 @@
+"""Atomic, rotating checkpoints of everything a resumed run needs.
+
+tf.train.CheckpointManager writes each checkpoint's data and index under new names and
+only then rewrites the `checkpoint` state file (atomically, by rename), so a crash
+mid-write leaves the last good checkpoint the one a resume finds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+from defgan_tf.models.build import CHECKPOINT_DIR
+
+
+class CheckpointKeeper:
+    """Saves and restores model, optimizers, step counter and data iterator together.
+
+    Args:
+        run_dir: the run directory; checkpoints go to `run_dir/checkpoints/ckpt-<step>`.
+        keep: how many checkpoints to keep.
+        chief: only the chief writes into the run directory; other workers of a
+            multi-worker run write (collectively required) copies to a temp dir.
+        **objects: trackables to save (model=..., d_optimizer=..., step=..., iterator=...).
+    """
+
+    def __init__(self, run_dir: str | Path, keep: int, chief: bool = True, **objects):
+        self.chief = chief
+        self.checkpoint = tf.train.Checkpoint(**objects)
+        directory = Path(run_dir) / CHECKPOINT_DIR
+        if not chief:
+            directory = Path(tempfile.mkdtemp(prefix="defgan_worker_ckpt_"))
+        self.directory = directory
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory),
+                                                  max_to_keep=keep)
+
+    def save(self, step: int) -> str:
+        """Writes checkpoint `ckpt-<step>` and returns its path prefix."""
+        path = self.manager.save(checkpoint_number=step)
+        if not self.chief:
+            shutil.rmtree(self.directory, ignore_errors=True)
+        return path
+
+    def restore_latest(self) -> str | None:
+        """Restores the newest checkpoint in place; returns its path, or None if none."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return None
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return latest

@@ -1,0 +1,258 @@
+"""The training loop: data, strategy, model, checkpoints, logs, samples, progress, resume."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from defgan_tf.aus import PRESETS
+from defgan_tf.config import Config, ConfigError, save_config
+from defgan_tf.data.pipeline import make_dataset_from_config
+from defgan_tf.data.readers import read_dataset
+from defgan_tf.models import DefGAN, build_defgan
+from defgan_tf.models.build import CONFIG_FILE, latest_checkpoint
+from defgan_tf.ops.grids import grid_to_flow_px
+from defgan_tf.training.checkpoints import CheckpointKeeper
+from defgan_tf.training.samples import sample_grid
+from defgan_tf.training.schedules import ConstantThenLinearDecay
+from defgan_tf.training.strategies import is_chief, make_strategy
+
+SAMPLE_EXPRESSIONS = ("happy", "surprise", "sad", "anger")
+SAMPLE_FACES = 4
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss term became NaN or Inf; the run stops and keeps its last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run reached."""
+
+    step: int
+    total_steps: int
+    stopped_early: str | None
+    last_logs: dict[str, float]
+    images_per_second: float
+
+
+def prepare_data_dir(config: Config, run_dir: Path) -> Config:
+    """Renders the synthetic dataset if needed and points `data.path` at it."""
+    if config.data.format != "synthetic":
+        return config
+    from defgan_tf.data.synthetic import write_dataset
+
+    path = Path(config.data.path) if config.data.path else run_dir / "data"
+    if not (path / "synthetic.json").is_file():
+        write_dataset(path, count=config.data.synthetic_count, size=config.model.image_size,
+                      seed=config.data.synthetic_seed)
+    config.data.path = str(path)
+    return config
+
+
+def _optimizers(config: Config, total_steps: int) -> tuple[keras.optimizers.Optimizer, ...]:
+    o, t = config.optimizer, config.train
+    decay_steps = round(total_steps * o.decay_epochs / t.epochs)
+
+    def adam(lr: float, steps_per_step: int) -> keras.optimizers.Optimizer:
+        schedule = ConstantThenLinearDecay(lr, total_steps * steps_per_step,
+                                           decay_steps * steps_per_step)
+        optimizer = keras.optimizers.Adam(schedule, beta_1=o.beta_1, beta_2=o.beta_2)
+        if t.mixed_precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
+
+    return adam(o.critic_lr, t.n_critic), adam(o.generator_lr, 1)
+
+
+def _sample_batch(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed validation faces × fixed target expressions for the sample grids."""
+    split = "test"
+    try:
+        index = read_dataset(config.data, split=split)
+    except ConfigError:
+        index = read_dataset(config.data, split="train")
+    dataset = make_dataset_from_config(config, split=split, training=False,
+                                       index=index, batch_size=SAMPLE_FACES)
+    batch = next(iter(dataset))
+    faces = batch["image"].numpy()[:SAMPLE_FACES]
+    sources = batch["source_aus"].numpy()[:SAMPLE_FACES]
+    targets = np.stack([PRESETS[name] for name in SAMPLE_EXPRESSIONS]).astype(np.float32)
+    images = np.repeat(faces, len(targets), axis=0)
+    source_aus = np.repeat(sources, len(targets), axis=0)
+    target_aus = np.tile(targets, (len(faces), 1))
+    return images, source_aus, target_aus
+
+
+class Trainer:
+    """Runs `train.max_steps` (or `epochs`) generator steps of DefGAN on `config.data`.
+
+    Args:
+        config: the resolved config.
+        run_dir: where the config, checkpoints, TensorBoard logs and samples go.
+        resume: continue from the newest checkpoint in `run_dir`.
+        progress: show a progress bar.
+    """
+
+    def __init__(self, config: Config, run_dir: str | Path, resume: bool = False,
+                 progress: bool = True):
+        self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        self.chief = is_chief()
+        self._check_run_dir(resume)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if config.train.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        keras.utils.set_random_seed(config.train.seed)
+        if config.train.mixed_precision != "none":
+            keras.mixed_precision.set_global_policy(config.train.mixed_precision)
+        self.strategy = make_strategy(config.train.strategy, config.train.tpu)
+        prepare_data_dir(config, self.run_dir)
+        self.index = read_dataset(config.data, split="train")
+        self.steps_per_epoch = max(
+            1, len(self.index.paths) // (config.train.batch_size * config.train.n_critic))
+        self.total_steps = config.train.max_steps or config.train.epochs * self.steps_per_epoch
+        with self.strategy.scope():
+            self.model: DefGAN = build_defgan(config)
+            d_optimizer, g_optimizer = _optimizers(config, self.total_steps)
+            self.model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer)
+            d_optimizer.build(self.model.critic.trainable_variables)
+            g_optimizer.build(self.model.generator_variables())
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
+        self.iterator = iter(dataset)
+        self.keeper = CheckpointKeeper(
+            self.run_dir, config.train.keep_checkpoints, chief=self.chief, model=self.model,
+            d_optimizer=d_optimizer, g_optimizer=g_optimizer, step=self.step,
+            iterator=self.iterator)
+        if resume:
+            self.keeper.restore_latest()
+        if self.chief:
+            save_config(config, self.run_dir / CONFIG_FILE)
+        self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
+        self.samples = _sample_batch(config) if self.chief else None
+        self._train_function = self._make_train_function()
+
+    def _check_run_dir(self, resume: bool) -> None:
+        has_checkpoint = latest_checkpoint(self.run_dir) is not None
+        if resume and not has_checkpoint:
+            raise ConfigError(f"--resume: {self.run_dir} has no checkpoint to resume from.")
+        if not resume and has_checkpoint:
+            raise ConfigError(f"{self.run_dir} already holds a run. Pass --resume to continue "
+                              "it, or choose a new --out directory.")
+
+    def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
+        dataset = make_dataset_from_config(self.config, split="train", training=True,
+                                           index=self.index, input_context=context)
+        return dataset.batch(self.config.train.n_critic, drop_remainder=True)
+
+    def _make_train_function(self):
+        model, strategy = self.model, self.strategy
+
+        @tf.function
+        def train_function(iterator):
+            strategy.run(model.train_step, args=(next(iterator),))
+
+        return train_function
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> TrainResult:
+        """Trains until the step budget, a time limit, Ctrl-C or a non-finite loss."""
+        t = self.config.train
+        start = int(self.step.numpy())
+        bar = tqdm(total=self.total_steps, initial=start, disable=not (self.progress
+                   and self.chief), unit="step", dynamic_ncols=True)
+        images_per_step = t.batch_size * t.n_critic
+        started, logs, stopped, rate = time.monotonic(), {}, None, 0.0
+        try:
+            while int(self.step.numpy()) < self.total_steps:
+                tic = time.monotonic()
+                self._train_function(self.iterator)
+                step = int(self.step.assign_add(1).numpy())
+                logs = self._check_finite(step)
+                # Faces read per second (n_critic batches per generator step), smoothed.
+                current = images_per_step / (time.monotonic() - tic)
+                rate = 0.9 * rate + 0.1 * current if rate else current
+                self._after_step(step, logs, rate, bar)
+                if t.max_minutes and time.monotonic() - started > 60 * t.max_minutes:
+                    stopped = f"time limit of {t.max_minutes} minutes"
+                    break
+        except KeyboardInterrupt:
+            stopped = "interrupted (Ctrl-C)"
+        finally:
+            bar.close()
+        step = int(self.step.numpy())
+        if step > start:
+            self.keeper.save(step)
+        self.writer.flush()
+        return TrainResult(step, self.total_steps, stopped, logs, rate)
+
+    def _check_finite(self, step: int) -> dict[str, float]:
+        logs = {m.name: float(m.result()) for m in self.model.metrics}
+        bad = [name for name, value in logs.items() if not math.isfinite(value)]
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite loss at step {step}: {', '.join(bad)} = "
+                f"{', '.join(str(logs[b]) for b in bad)}. Training stopped; the last good "
+                f"checkpoint is {latest_checkpoint(self.run_dir) or 'none (no checkpoint yet)'}."
+                " Lower the learning rate or check the data.")
+        return logs
+
+    def _after_step(self, step: int, logs: dict[str, float], rate: float, bar: tqdm) -> None:
+        t = self.config.train
+        bar.update(1)
+        epoch = (step - 1) // self.steps_per_epoch + 1
+        bar.set_postfix(epoch=epoch, img_s=f"{rate:.1f}", d=f"{logs['d_loss']:.3f}",
+                        g=f"{logs['g_loss']:.3f}", w=f"{logs['d_wasserstein']:.3f}",
+                        refresh=False)
+        if step % t.log_every == 0:
+            self._write_scalars(step, logs, rate)
+            for metric in self.model.metrics:
+                metric.reset_state()
+        if self.chief and (step % t.sample_every == 0 or step == self.total_steps):
+            self.write_samples(step)
+        if step % t.checkpoint_every == 0 and step < self.total_steps:
+            self.keeper.save(step)
+
+    def _write_scalars(self, step: int, logs: dict[str, float], rate: float) -> None:
+        if not self.chief:
+            return
+        weights = self.model.loss_weights
+        term_weight = {"g_exp": "lambda_exp", "g_cyc": "lambda_cyc", "g_id": "lambda_id",
+                       "g_comp": "lambda_comp", "g_tv": "lambda_tv", "g_def": "lambda_def",
+                       "g_mask": "lambda_mask", "g_mask_tv": "lambda_mtv", "d_gp": "lambda_gp",
+                       "d_au": "lambda_au"}
+        with self.writer.as_default(step=step):
+            for name, value in logs.items():
+                tf.summary.scalar(f"losses/{name}", value)
+                if name in term_weight:
+                    tf.summary.scalar(f"weighted/{name}", value * weights[term_weight[name]])
+            tf.summary.scalar("lr/generator", float(self.model.g_optimizer.learning_rate))
+            tf.summary.scalar("lr/critic", float(self.model.d_optimizer.learning_rate))
+            tf.summary.scalar("speed/images_per_second", rate)
+
+    def write_samples(self, step: int) -> Path:
+        """Writes the sample grid to TensorBoard and to `samples/step_<step>.png`."""
+        images, source_aus, target_aus = self.samples
+        swap = bool(self.model.ema_weights)
+        if swap:
+            self.model.swap_ema()
+        outputs = {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
+        if swap:
+            self.model.swap_ema()
+        grid = sample_grid(outputs, images, self.config.deformation.max_offset_px,
+                           grid_to_flow_px)
+        with self.writer.as_default(step=step):
+            tf.summary.image("samples/input|deformed|mask|color|edited|flow", grid[None])
+        path = self.run_dir / "samples" / f"step_{step:06d}.png"
+        path.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        return path

@@ -1,0 +1,134 @@
+"""Config loading, overrides, resolution and every user-facing error."""
+
+from pathlib import Path
+
+import pytest
+
+from defgan_tf.config import ConfigError, config_from_dict, describe, load_config, save_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_resolve_from_the_paper_setting():
+    config = load_config()
+    assert config.model.image_size == 128
+    assert config.model.critic_n_down == 6  # log2(128) − 1
+    assert config.losses.lambda_exp == pytest.approx(160.0)  # 4000 / 25
+    assert config.losses.lambda_au == config.losses.lambda_exp
+    assert config.deformation.max_offset_px == pytest.approx(5.0)
+    assert config.model.deformation_width == config.model.generator_width
+
+
+def test_dependent_defaults_follow_overrides():
+    config = load_config(overrides=["model.image_size=64", "train.batch_size=10"])
+    assert config.model.critic_n_down == 5
+    assert config.deformation.max_offset_px == pytest.approx(2.5)
+    assert config.losses.lambda_exp == pytest.approx(400.0)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")))
+def test_shipped_configs_load(name):
+    load_config(CONFIGS / name)
+
+
+def test_override_parses_yaml_scalars():
+    config = load_config(overrides=["losses.lambda_cyc=5", "train.max_steps=3",
+                                    "model.mode=texture_only", "data.flip=false",
+                                    "train.max_steps=null"])
+    assert config.losses.lambda_cyc == 5.0 and isinstance(config.losses.lambda_cyc, float)
+    assert config.model.mode == "texture_only"
+    assert config.data.flip is False
+    assert config.train.max_steps is None
+
+
+def test_unknown_key_in_file_names_file_line_and_suggestion(tmp_path):
+    path = write(tmp_path, "model:\n  image_size: 64\nlosses:\n  lamda_cyc: 3\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value) == (
+        f"{path}:4: unknown config key 'losses.lamda_cyc'. Did you mean losses.lambda_cyc?")
+
+
+def test_unknown_key_in_override_suggests():
+    with pytest.raises(ConfigError, match=r"--set losses.lamda_cyc=3: unknown config key "
+                                          r"'losses.lamda_cyc'. Did you mean losses.lambda_cyc\?"):
+        load_config(overrides=["losses.lamda_cyc=3"])
+
+
+def test_unknown_section_lists_sections(tmp_path):
+    with pytest.raises(ConfigError, match=r":1: unknown config section 'modle'. "
+                                          r"Did you mean model\? Valid sections: model, "):
+        load_config(write(tmp_path, "modle:\n  image_size: 64\n"))
+
+
+def test_wrong_type_is_reported_with_value(tmp_path):
+    with pytest.raises(ConfigError, match=r":2: train.batch_size must be int. "
+                                          r"Received: train.batch_size='big' \(str\)"):
+        load_config(write(tmp_path, "train:\n  batch_size: big\n"))
+    with pytest.raises(ConfigError, match=r"model.generator_width must be int. "
+                                          r"Received: model.generator_width=2.5"):
+        load_config(overrides=["model.generator_width=2.5"])
+
+
+def test_bool_is_not_an_int():
+    with pytest.raises(ConfigError, match="train.n_critic must be int"):
+        load_config(overrides=["train.n_critic=true"])
+
+
+def test_choice_error_suggests_closest():
+    with pytest.raises(ConfigError, match=r"model.mode must be one of defgan, texture_only, "
+                                          r"deformation_only. Received: model.mode='texture'. "
+                                          r"Did you mean texture_only\?"):
+        load_config(overrides=["model.mode=texture"])
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("losses.lambda_cyc=-1", "losses.lambda_cyc must be ≥ 0. Received: -1.0"),
+    ("model.image_size=102", "model.image_size must be a multiple of 2^model.n_down = 4"),
+    ("model.image_size=96", "model.critic_n_down must be ≥ 1 with image_size divisible"),
+    ("train.batch_size=0", "train.batch_size must be ≥ 1. Received: 0"),
+    ("optimizer.beta_1=1.5", "optimizer.beta_1/beta_2 must be in [0, 1)"),
+    ("optimizer.decay_epochs=50", "optimizer.decay_epochs must be in [0, train.epochs=40]"),
+    ("data.format=openface", "data.path is required for data.format=openface"),
+    ("model.ema_decay=1.0", "model.ema_decay must be in [0, 1). Received: 1.0"),
+])
+def test_out_of_range_values_are_errors(override, message):
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides=[override])
+    assert message in str(error.value)
+
+
+def test_malformed_override():
+    with pytest.raises(ConfigError, match="an override must look like section.key=value"):
+        load_config(overrides=["lambda_cyc=3"])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "model: [unclosed\n"))
+    with pytest.raises(ConfigError, match="must be a mapping of keys"):
+        load_config(write(tmp_path, "model: 3\n"))
+
+
+def test_saved_config_round_trips_and_hash_is_stable(tmp_path):
+    config = load_config(CONFIGS / "quickstart.yaml", ["losses.lambda_cyc=7"])
+    save_config(config, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert again == config
+    assert again.hash() == config.hash()
+    assert load_config(CONFIGS / "quickstart.yaml").hash() != config.hash()
+
+
+def test_config_from_dict_and_describe():
+    config = config_from_dict({"model": {"image_size": 64}})
+    assert config.model.critic_n_down == 5
+    text = describe()
+    assert "`losses.lambda_cyc`" in text and "GANimation: 10" in text
