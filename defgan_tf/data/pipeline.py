@@ -1,0 +1,227 @@
+"""The tf.data input pipeline: faces in [-1, 1] with source AUs and sampled target AUs.
+
+Order of work (DESIGN.md §4): shard (one shard per input pipeline under tf.distribute)
+→ shuffle → repeat → read + decode + centre-crop + resize + scale → random horizontal
+flip → batch → target AUs = the AUs of a random permutation of the batch + U(−n, n),
+clipped to [0, 1] → prefetch. Every random draw is a stateless op keyed on
+(seed, input pipeline, element or batch number), so a seed fixes the whole stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from defgan_tf.config import Config, DataConfig
+from defgan_tf.data.images import decode_image
+from defgan_tf.data.readers import DatasetError, DatasetIndex, read_dataset
+from defgan_tf.data.tfrecord import parse_example
+
+_FLIP_STREAM, _TARGET_STREAM = 1, 2
+
+
+def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Centre-crops to a square (aligned crops already are) and resizes to `size`²."""
+    shape = tf.shape(image)
+    side = tf.minimum(shape[0], shape[1])
+    image = tf.image.crop_to_bounding_box(
+        image, (shape[0] - side) // 2, (shape[1] - side) // 2, side, side)
+    image = tf.cond(
+        tf.equal(side, size),
+        lambda: image,
+        lambda: tf.image.resize(image, [size, size], method="bilinear", antialias=True),
+    )
+    image.set_shape([size, size, 3])
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def _key(seed: int, stream: int, pipeline: int, counter: tf.Tensor) -> tf.Tensor:
+    base = tf.constant([seed, stream * 1_000_003 + pipeline], tf.int64)
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(counter, tf.int64))
+
+
+def _face_fn(image_size: int, flip: bool, seed: int, pipeline: int):
+    def face(number: tf.Tensor, encoded: tf.Tensor, aus: tf.Tensor) -> dict[str, tf.Tensor]:
+        image = _resize(decode_image(encoded), image_size)
+        if flip:
+            coin = tf.random.stateless_uniform([], _key(seed, _FLIP_STREAM, pipeline, number))
+            image = tf.cond(coin < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
+        return {"image": image * 2.0 - 1.0, "source_aus": tf.cast(aus, tf.float32)}
+
+    return face
+
+
+def sample_targets(source_aus: tf.Tensor, key: tf.Tensor, noise: float) -> tf.Tensor:
+    """Target AUs for a batch (DESIGN.md §4, GANimation).
+
+    Args:
+        source_aus: (B, 17) float32 in [0, 1].
+        key: (2,) int64 stateless seed.
+        noise: half-width n of the U(−n, n) noise.
+
+    Returns:
+        (B, 17) float32 in [0, 1]: row i is source row perm[i] + noise, clipped, for a
+        random permutation perm of the batch.
+    """
+    count = tf.shape(source_aus)[0]
+    perm_key, noise_key = tf.unstack(tf.random.experimental.stateless_split(key, 2))
+    perm = tf.argsort(tf.random.stateless_uniform([count], perm_key))
+    jitter = tf.random.stateless_uniform(tf.shape(source_aus), noise_key, -noise, noise)
+    return tf.clip_by_value(tf.gather(source_aus, perm) + jitter, 0.0, 1.0)
+
+
+_Elements = tuple[tf.data.Dataset, Callable[..., tuple[tf.Tensor, tf.Tensor]]]
+
+
+def _index_elements(index: DatasetIndex, pipelines: int, pipeline: int, training: bool,
+                    seed: int) -> _Elements:
+    """Paths and a reader of (encoded bytes, aus); the path list is shuffled whole (cheap)."""
+    if len(index) < pipelines:
+        raise DatasetError(f"{index.root}: {len(index)} images cannot feed {pipelines} input "
+                           "pipelines (one per worker/replica); use more data.")
+    paths = tf.data.Dataset.from_tensor_slices((index.paths, index.aus))
+    paths = paths.shard(pipelines, pipeline)
+    if training:
+        paths = paths.shuffle(len(index) // pipelines + 1, seed=seed,
+                              reshuffle_each_iteration=True)
+    return paths, lambda path, aus: (tf.io.read_file(path), aus)
+
+
+def _record_elements(index: DatasetIndex, pipelines: int, pipeline: int, training: bool,
+                     seed: int, shuffle_buffer: int) -> _Elements:
+    """Records and their parser; sharded by file when there are enough files."""
+    files = tf.data.Dataset.from_tensor_slices(index.shards)
+    by_file = len(index.shards) >= pipelines
+    if by_file:
+        files = files.shard(pipelines, pipeline)
+    if training:
+        files = files.shuffle(len(index.shards), seed=seed, reshuffle_each_iteration=True)
+    records = files.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(index.shards), 8),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not by_file:
+        records = records.shard(pipelines, pipeline)
+    if training:
+        records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    return records, parse_example
+
+
+def make_dataset(
+    source: DatasetIndex | DataConfig | str,
+    image_size: int,
+    batch_size: int,
+    *,
+    training: bool = True,
+    flip: bool = True,
+    target_noise: float = 0.1,
+    shuffle_buffer: int = 2048,
+    seed: int = 0,
+    input_context: tf.distribute.InputContext | None = None,
+    repeat: bool = True,
+    split: str = "train",
+) -> tf.data.Dataset:
+    """Builds the batched training (or evaluation) stream.
+
+    Args:
+        source: a DatasetIndex (readers.read_dataset), a DataConfig (read here, with
+            `split`), or a TFRecord folder/glob.
+        image_size: output side S in pixels.
+        batch_size: global batch; each input pipeline yields
+            `input_context.get_per_replica_batch_size(batch_size)`.
+        training: shuffle, flip (if `flip`) and drop the last partial batch.
+        flip: random horizontal flip with p = 0.5 while training (AUs unchanged).
+        target_noise: half-width of the U(−n, n) noise on sampled target AUs.
+        shuffle_buffer: record shuffle buffer for TFRecords (image folders shuffle their
+            whole path list, which costs only the strings).
+        seed: fixes shuffling, flips and target sampling.
+        input_context: from `strategy.distribute_datasets_from_function`; this pipeline
+            reads shard `input_pipeline_id` of `num_input_pipelines`.
+        repeat: repeat forever (training); False gives one pass.
+        split: train | test | all, used when `source` is a DataConfig or a path.
+
+    Returns:
+        Dataset of dicts: "image" (B, S, S, 3) float32 in [-1, 1]; "source_aus" and
+        "target_aus" (B, 17) float32 in [0, 1]. Undecodable images that slipped past
+        validation are dropped (tf.data ignore_errors, logged), never a crash.
+
+    Raises:
+        DatasetError: the dataset is empty (with the read report saying why), or too
+            small to shard.
+    """
+    if isinstance(source, DataConfig):
+        index = read_dataset(source, split=split)
+    elif isinstance(source, str):
+        index = read_dataset(source, "tfrecord", split)
+    else:
+        index = source
+    if len(index) == 0:
+        raise DatasetError(f"the dataset at {index.root} has no usable image for split "
+                           f"'{split}'. What the reader left out:\n{index.report.summary()}")
+    pipelines, pipeline = 1, 0
+    per_replica_batch = batch_size
+    if input_context is not None:
+        pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
+        per_replica_batch = input_context.get_per_replica_batch_size(batch_size)
+    if index.shards:
+        elements, read = _record_elements(index, pipelines, pipeline, training, seed,
+                                          shuffle_buffer)
+    else:
+        elements, read = _index_elements(index, pipelines, pipeline, training, seed)
+    if repeat:
+        elements = elements.repeat()
+    face = _face_fn(image_size, flip and training, seed, pipeline)
+    faces = elements.map(read, num_parallel_calls=tf.data.AUTOTUNE).enumerate().map(
+        lambda number, item: face(number, *item), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    ).ignore_errors(log_warning=True)
+    batches = faces.batch(per_replica_batch, drop_remainder=training).enumerate().map(
+        lambda number, batch: {**batch, "target_aus": sample_targets(
+            batch["source_aus"], _key(seed, _TARGET_STREAM, pipeline, number), target_noise)},
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def make_dataset_from_config(
+    config: Config,
+    split: str = "train",
+    input_context: tf.distribute.InputContext | None = None,
+    *,
+    training: bool | None = None,
+    index: DatasetIndex | None = None,
+    batch_size: int | None = None,
+    repeat: bool | None = None,
+) -> tf.data.Dataset:
+    """make_dataset with `data.*`, `model.image_size`, `train.batch_size` and `train.seed`.
+
+    Args:
+        config: the resolved config.
+        split: train | test | all.
+        input_context: see make_dataset.
+        training: None = (split == "train").
+        index: an already read DatasetIndex (read once, shared by every replica's
+            pipeline); None reads `config.data` for `split`.
+        batch_size: None = train.batch_size.
+        repeat: None = training.
+
+    Returns:
+        See make_dataset.
+    """
+    training = split == "train" if training is None else training
+    data = config.data
+    return make_dataset(
+        index if index is not None else data,
+        config.model.image_size,
+        batch_size or config.train.batch_size,
+        training=training,
+        flip=data.flip,
+        target_noise=data.target_noise,
+        shuffle_buffer=data.shuffle_buffer,
+        seed=config.train.seed,
+        input_context=input_context,
+        repeat=training if repeat is None else repeat,
+        split=split,
+    )
