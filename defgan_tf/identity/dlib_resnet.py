@@ -132,7 +132,8 @@ class _Records:
         index = self._index
         if index >= len(self._layers):
             raise DlibFormatError(
-                f"{self._source}: expected {what} after the last layer ({index}), found nothing."
+                f"{self._source}: expected {what} after the last of {index} layers, found "
+                "nothing."
             )
         layer = self._layers[index]
         self._index += 1

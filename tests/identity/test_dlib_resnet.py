@@ -1,0 +1,148 @@
+"""Tests for the Keras port of dlib's face descriptor: agreement with dlib, wiring checks, cache."""
+
+import dataclasses
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from defgan_tf.identity import dlib_resnet
+from defgan_tf.identity.dlib_format import DlibFormatError, parse_network
+
+
+@pytest.fixture(scope="module")
+def models():
+    return pytest.importorskip(
+        "face_recognition_models", reason="needs the `faces` extra (face-recognition-models)"
+    )
+
+
+@pytest.fixture(scope="module")
+def dlib():
+    return pytest.importorskip("dlib", reason="needs the `faces` extra (dlib-bin)")
+
+
+@pytest.fixture(scope="module")
+def network(models):
+    with open(models.face_recognition_model_location(), "rb") as handle:
+        return parse_network(handle.read())
+
+
+@pytest.fixture(scope="module")
+def model(network):
+    model = dlib_resnet.build_model()
+    dlib_resnet.assign_dlib_weights(model, network)
+    return model
+
+
+def _astronaut_chips(dlib, models) -> list[np.ndarray]:
+    """13 chips of scikit-image's portrait: 3 photo scales × 3 paddings, 4 jitters."""
+    photo = skimage.data.astronaut()
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    chips = []
+    for scale in (0.5, 1.0, 1.6):
+        scaled = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        box = max(detector(scaled, 1), key=lambda rect: rect.area())
+        shape = predictor(scaled, box)
+        chips += [dlib.get_face_chip(scaled, shape, 150, padding) for padding in (0.1, 0.25, 0.4)]
+    chips += dlib.jitter_image(chips[4], 2) + dlib.jitter_image(chips[4], 2, disturb_colors=True)
+    return chips
+
+
+def _drawn_face(seed: int) -> np.ndarray:
+    """A 150×150 cartoon face roughly where dlib's 0.25-padded chip puts a face."""
+    rng = np.random.default_rng(seed)
+    chip = np.full((150, 150, 3), rng.integers(0, 255, 3), np.uint8)
+    skin = tuple(int(c) for c in rng.integers(90, 250, 3))
+    dark = tuple(int(c) for c in rng.integers(0, 80, 3))
+    centre_x = 75 + int(rng.integers(-4, 5))
+    cv2.ellipse(chip, (centre_x, 78), (int(rng.integers(44, 56)), int(rng.integers(58, 70))),
+                0, 0, 360, skin, -1)
+    for side in (-1, 1):
+        eye = (centre_x + side * int(rng.integers(20, 28)), 55 + int(rng.integers(-3, 4)))
+        cv2.ellipse(chip, eye, (9, 5), 0, 0, 360, (250, 250, 250), -1)
+        cv2.circle(chip, eye, 3, dark, -1)
+        cv2.line(chip, (eye[0] - 10, eye[1] - 12), (eye[0] + 10, eye[1] - 14), dark, 3)
+    cv2.line(chip, (centre_x, 62), (centre_x - 4, 92), dark, 2)
+    cv2.ellipse(chip, (centre_x, 112), (int(rng.integers(14, 24)), int(rng.integers(3, 10))),
+                0, 0, 180, (150, 40, 50), -1)
+    return cv2.GaussianBlur(chip, (3, 3), 0)
+
+
+def test_matches_dlib_on_face_chips(model, dlib, models):
+    noise = np.random.default_rng(0).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
+    chips = _astronaut_chips(dlib, models) + [_drawn_face(s) for s in range(8)] + list(noise)
+    assert len(chips) >= 20
+    reference = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+    expected = np.array([reference.compute_face_descriptor(chip) for chip in chips])
+
+    got = model.predict(np.stack(chips).astype(np.float32), verbose=0)
+
+    norms = np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1)
+    cosine = (got * expected).sum(1) / norms
+    assert cosine.min() >= 0.9999
+    assert np.abs(got - expected).max() <= 1e-3
+    # Raw descriptors are not unit length (dlib normalises nowhere).
+    assert np.linalg.norm(got, axis=1).min() > 1.1
+
+
+def test_zero_padded_add_pads_bottom_right_and_channels():
+    small = np.arange(2 * 2 * 1, dtype=np.float32).reshape(1, 2, 2, 1) + 1
+    large = np.full((1, 3, 3, 2), 10, np.float32)
+    out = np.asarray(dlib_resnet.ZeroPaddedAdd()([small, large]))
+    expected = np.full((1, 3, 3, 2), 10, np.float32)
+    expected[0, :2, :2, 0] += small[0, :, :, 0]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_model_shapes(model):
+    assert model.input_shape == (None, 150, 150, 3)
+    assert model.output_shape == (None, 128)
+    assert model.get_layer("stage3_block0_conv1").output.shape[1:3] == (3, 3)
+    assert model.get_layer("stage3_block0_add").output.shape[1:] == (4, 4, 256)
+
+
+def test_other_networks_are_refused(network):
+    short = dataclasses.replace(network, layers=network.layers[:-1])
+    with pytest.raises(DlibFormatError, match="^short.dat: expected fc_no_bias 256→128 after the "
+                       "last of 107 layers, found nothing"):
+        dlib_resnet.assign_dlib_weights(dlib_resnet.build_model(), short, "short.dat")
+    stem = dataclasses.replace(network.layers[0], stride=(1, 1))
+    restrided = dataclasses.replace(network, layers=(stem, *network.layers[1:]))
+    with pytest.raises(DlibFormatError, match=r"layer 0 at byte \d+: expected con stem_conv"):
+        dlib_resnet.assign_dlib_weights(dlib_resnet.build_model(), restrided)
+
+
+def test_load_model_converts_once_and_caches(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    source = models.face_recognition_model_location()
+    with open(source, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()
+    first = dlib_resnet.load_model()
+    cached = sorted(p.name for p in (tmp_path / "defgan_tf").iterdir())
+    assert cached == [f"dlib_resnet_v1_{digest}.weights.h5"]
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("the cached weights should have been used")
+
+    monkeypatch.setattr(dlib_resnet, "parse_network", no_parsing)
+    second = dlib_resnet.load_model(source)
+    chip = np.random.default_rng(1).uniform(0, 255, (1, 150, 150, 3)).astype(np.float32)
+    np.testing.assert_array_equal(first.predict(chip, verbose=0), second.predict(chip, verbose=0))
+
+
+def test_unwritable_cache_only_warns(models, tmp_path, monkeypatch):
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.warns(UserWarning, match="Could not cache converted dlib weights"):
+        model = dlib_resnet.load_model()
+    assert model.output_shape == (None, 128)
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="Received: model_path='.*missing.dat'"):
+        dlib_resnet.load_model(tmp_path / "missing.dat")
