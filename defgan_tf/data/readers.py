@@ -486,6 +486,14 @@ def _split_filter(root: str, split: str, report: ReadReport) -> Callable[[str], 
     return lambda path: _stem(path) not in other
 
 
+def available_splits(path: str, format: str) -> tuple[str, ...]:
+    """("train", "test") when the dataset has train_ids.csv or test_ids.csv, else ("all",)."""
+    root = posixpath.dirname(path) if format == "manifest" else path
+    if any(tf.io.gfile.exists(posixpath.join(root, f)) for f in SPLIT_FILES.values()):
+        return ("train", "test")
+    return ("all",)
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
