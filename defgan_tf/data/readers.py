@@ -78,7 +78,7 @@ class ReadReport:
             ("AU row(s) skipped", [f"{r.where}: {r.reason}" for r in self.skipped_rows]),
             ("image(s) could not be decoded and were skipped",
              [f"{path}: {reason}" for path, reason in self.bad_images]),
-            ("image(s) have no AU row", self.images_without_aus),
+            ("image(s) have no usable AU row", self.images_without_aus),
             ("AU row(s) have no image", self.aus_without_images),
             ("note(s)", self.notes),
         ]
