@@ -1,0 +1,288 @@
+"""Run a trained DefGAN from a run directory, a SavedModel or a .tflite file, behind one API.
+
+Every backend takes and returns NumPy: images (B, S, S, 3) float32 in [-1, 1] and
+AU vectors (B, 17) float32 in [0, 1] in `defgan_tf.aus.AU_CODES` order, and `edit`
+returns the model's maps by name (`edited`, `deformed`, `grid`, `color`, `mask`;
+a backend returns those its model exports, at least `edited`).
+
+Formats read:
+- run directory (`config.yaml` + `checkpoints/`): `defgan_tf.models.load_run`.
+- SavedModel directory (`saved_model.pb`): signatures `edit(image, source_aus,
+  target_aus)` returning the maps above, and `estimate_aus(image)` returning `aus`.
+- `.tflite` file with a sidecar `<file>.json`:
+  `{"au_codes": [...], "image_size": S, "inputs": {"image": NAME, "source_aus": NAME,
+  "target_aus": NAME}, "outputs": {"edited": NAME, ...}}` naming the interpreter's
+  tensors, and optionally `"estimate_aus": {"file": "other.tflite", "inputs":
+  {"image": NAME}, "outputs": {"aus": NAME}}` for the critic's AU head.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import pathlib
+
+import numpy as np
+
+from defgan_tf.aus import AU_CODES, NUM_AUS
+
+MAP_NAMES = ("edited", "deformed", "grid", "color", "mask")
+
+
+def images_to_model(images: np.ndarray) -> np.ndarray:
+    """uint8 RGB in [0, 255] → float32 in [-1, 1], the models' image range."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
+def images_from_model(images: np.ndarray) -> np.ndarray:
+    """float in [-1, 1] → uint8 RGB (rounded, clipped)."""
+    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+class BackendError(ValueError):
+    """A model path that cannot be loaded, or a model that does not match its metadata."""
+
+
+class Backend(abc.ABC):
+    """A loaded model that edits aligned face crops.
+
+    Attributes:
+        name: "keras", "saved_model" or "tflite".
+        image_size: side S of the square crops the model edits.
+    """
+
+    name: str
+    image_size: int
+
+    @abc.abstractmethod
+    def edit(self, image: np.ndarray, source_aus: np.ndarray,
+             target_aus: np.ndarray) -> dict[str, np.ndarray]:
+        """Edits crops from source to target AUs.
+
+        Args:
+            image: (B, S, S, 3) float32 in [-1, 1].
+            source_aus, target_aus: (B, 17) float32 in [0, 1].
+
+        Returns:
+            Maps by name as NumPy float32: `edited` (B, S, S, 3) always; `deformed`,
+            `grid` (B, S, S, 2), `color`, `mask` (B, S, S, 1) when the model exports them.
+        """
+
+    @abc.abstractmethod
+    def estimate_aus(self, image: np.ndarray) -> np.ndarray:
+        """AU intensities of crops from the critic's AU head: (B, S, S, 3) → (B, 17)."""
+
+    def _check_image(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image, np.float32)
+        expected = (self.image_size, self.image_size, 3)
+        if image.ndim != 4 or image.shape[1:] != expected:
+            raise BackendError(
+                f"The {self.name} model edits (B, {self.image_size}, {self.image_size}, 3) "
+                f"crops; received shape {image.shape}."
+            )
+        return image
+
+
+class KerasBackend(Backend):
+    """A DefGAN Keras model in this process (a run directory's newest checkpoint).
+
+    Args:
+        model: a DefGAN (or any callable with its `call` and `estimate_aus` signature).
+        image_size: side of the crops the model was built for.
+    """
+
+    name = "keras"
+
+    def __init__(self, model, image_size: int):
+        import tensorflow as tf
+
+        self.model, self.image_size = model, int(image_size)
+        self._edit = tf.function(
+            lambda image, source, target: model(image, source, target, training=False),
+            reduce_retracing=True)
+        self._estimate = tf.function(model.estimate_aus, reduce_retracing=True)
+
+    @classmethod
+    def from_run(cls, run_dir: str | pathlib.Path, use_ema: bool = True) -> KerasBackend:
+        """Loads a run directory written by `python -m defgan_tf.train`.
+
+        Raises:
+            BackendError: no config/checkpoint, or a checkpoint that does not fit the
+                model its config describes (e.g. trained at another image size).
+        """
+        import tensorflow as tf
+
+        from defgan_tf.config import ConfigError, load_config
+        from defgan_tf.models import load_run
+
+        try:
+            config, model = load_run(run_dir, use_ema=use_ema)
+        except ConfigError as error:
+            raise BackendError(str(error)) from None
+        except (ValueError, tf.errors.OpError) as error:
+            size = load_config(pathlib.Path(run_dir) / "config.yaml").model.image_size
+            first_line = str(error).strip().splitlines()[0]
+            raise BackendError(
+                f"{run_dir}: the checkpoint does not fit the model its config.yaml describes "
+                f"(model.image_size={size}); was it trained with another config? "
+                f"({first_line})"
+            ) from None
+        return cls(model, config.model.image_size)
+
+    def edit(self, image, source_aus, target_aus):
+        out = self._edit(self._check_image(image), np.asarray(source_aus, np.float32),
+                         np.asarray(target_aus, np.float32))
+        return {name: np.asarray(value) for name, value in out.items()}
+
+    def estimate_aus(self, image):
+        return np.asarray(self._estimate(self._check_image(image)))
+
+
+class SavedModelBackend(Backend):
+    """A SavedModel directory with `edit` and `estimate_aus` signatures (see module doc)."""
+
+    name = "saved_model"
+
+    def __init__(self, directory: str | pathlib.Path):
+        import tensorflow as tf
+
+        self.directory = pathlib.Path(directory)
+        try:
+            self._loaded = tf.saved_model.load(str(self.directory))
+        except (OSError, ValueError, tf.errors.OpError) as error:
+            raise BackendError(f"{directory}: not a loadable SavedModel ({error}).") from None
+        missing = [s for s in ("edit", "estimate_aus") if s not in self._loaded.signatures]
+        if missing:
+            raise BackendError(
+                f"{directory}: the SavedModel lacks the signature(s) {', '.join(missing)}; "
+                f"it has {', '.join(self._loaded.signatures) or 'none'}. Export it with "
+                "defgan-export."
+            )
+        self._edit = self._loaded.signatures["edit"]
+        self._estimate = self._loaded.signatures["estimate_aus"]
+        shape = self._edit.structured_input_signature[1]["image"].shape
+        if shape[1] is None or shape[1] != shape[2]:
+            raise BackendError(f"{directory}: the edit signature's image shape {shape} is not "
+                               "a fixed square size.")
+        self.image_size = int(shape[1])
+
+    def edit(self, image, source_aus, target_aus):
+        out = self._edit(image=self._check_image(image),
+                         source_aus=np.asarray(source_aus, np.float32),
+                         target_aus=np.asarray(target_aus, np.float32))
+        return {name: np.asarray(value) for name, value in out.items()}
+
+    def estimate_aus(self, image):
+        out = self._estimate(image=self._check_image(image))
+        return np.asarray(out["aus"])
+
+
+class _TFLiteGraph:
+    """One interpreter whose tensors are addressed by the names of a sidecar entry."""
+
+    def __init__(self, path: pathlib.Path, inputs: dict[str, str], outputs: dict[str, str]):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if not path.is_file():
+            raise BackendError(f"{path}: no such .tflite file.")
+        try:
+            self.interpreter = Interpreter(model_path=str(path))
+        except ValueError as error:
+            raise BackendError(f"{path}: not a loadable .tflite model ({error}).") from None
+        self.interpreter.allocate_tensors()
+        self.inputs = self._resolve(path, inputs, self.interpreter.get_input_details())
+        self.outputs = self._resolve(path, outputs, self.interpreter.get_output_details())
+
+    @staticmethod
+    def _resolve(path, roles: dict[str, str], details: list[dict]) -> dict[str, dict]:
+        by_name = {d["name"]: d for d in details}
+        unknown = {role: name for role, name in roles.items() if name not in by_name}
+        if unknown:
+            raise BackendError(
+                f"{path}.json names tensors the model does not have: {unknown}; the model "
+                f"has {sorted(by_name)}."
+            )
+        return {role: by_name[name] for role, name in roles.items()}
+
+    def run_one(self, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """Runs one example (batch 1) and returns the outputs by role."""
+        for role, value in arrays.items():
+            self.interpreter.set_tensor(self.inputs[role]["index"], value[None])
+        self.interpreter.invoke()
+        return {role: self.interpreter.get_tensor(d["index"])[0]
+                for role, d in self.outputs.items()}
+
+    def run(self, **arrays: np.ndarray) -> dict[str, np.ndarray]:
+        """Runs a batch one example at a time (the exported graph has batch 1)."""
+        count = len(next(iter(arrays.values())))
+        rows = [self.run_one(**{k: v[i] for k, v in arrays.items()}) for i in range(count)]
+        return {role: np.stack([row[role] for row in rows]) for role in self.outputs}
+
+
+class TFLiteBackend(Backend):
+    """A .tflite model (LiteRT interpreter) described by its sidecar JSON (see module doc)."""
+
+    name = "tflite"
+
+    def __init__(self, path: str | pathlib.Path):
+        path = pathlib.Path(path)
+        sidecar = path.with_name(path.name + ".json")
+        try:
+            meta = json.loads(sidecar.read_text())
+        except FileNotFoundError:
+            raise BackendError(f"{path}: the sidecar {sidecar.name} (AU order, image size, "
+                               "tensor names) is missing; re-export the model.") from None
+        except json.JSONDecodeError as error:
+            raise BackendError(f"{sidecar}: not valid JSON ({error}).") from None
+        codes = list(meta.get("au_codes", []))
+        if sorted(codes) != sorted(AU_CODES):
+            raise BackendError(f"{sidecar}: au_codes must list the {NUM_AUS} AUs "
+                               f"{', '.join(AU_CODES)}; received {codes}.")
+        self._order = [AU_CODES.index(code) for code in codes]
+        self.image_size = int(meta["image_size"])
+        self._graph = _TFLiteGraph(path, meta["inputs"], meta["outputs"])
+        actual = tuple(self._graph.inputs["image"]["shape"][1:3])
+        if actual != (self.image_size, self.image_size):
+            raise BackendError(
+                f"{path}: the model's image input is {actual[0]}×{actual[1]} but {sidecar.name} "
+                f"says image_size={self.image_size}; re-export the model."
+            )
+        extra = meta.get("estimate_aus")
+        self._estimator = None if extra is None else _TFLiteGraph(
+            path.with_name(extra["file"]), extra["inputs"], extra["outputs"])
+
+    def edit(self, image, source_aus, target_aus):
+        source = np.asarray(source_aus, np.float32)[:, self._order]
+        target = np.asarray(target_aus, np.float32)[:, self._order]
+        return self._graph.run(image=self._check_image(image), source_aus=source,
+                               target_aus=target)
+
+    def estimate_aus(self, image):
+        if self._estimator is None:
+            raise BackendError("This .tflite export holds no AU estimator (no 'estimate_aus' in "
+                               "its sidecar JSON); give the source expression with "
+                               "--source-aus or --openface-csv.")
+        aus = self._estimator.run(image=self._check_image(image))["aus"]
+        result = np.empty_like(aus)
+        result[:, self._order] = aus
+        return result
+
+
+def load_backend(path: str | pathlib.Path) -> Backend:
+    """Opens a model by what the path holds: run directory, SavedModel or .tflite file.
+
+    Raises:
+        BackendError: the path is none of the three (the message says what each needs).
+    """
+    path = pathlib.Path(path)
+    if path.is_file() and path.suffix == ".tflite":
+        return TFLiteBackend(path)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return SavedModelBackend(path)
+    if path.is_dir() and (path / "config.yaml").is_file():
+        return KerasBackend.from_run(path)
+    raise BackendError(
+        f"--model {str(path)!r} is not a model: expected a training run directory (with "
+        "config.yaml and checkpoints/), a SavedModel directory (with saved_model.pb) or a "
+        ".tflite file (with its .tflite.json sidecar)."
+    )

@@ -1,0 +1,151 @@
+"""Tests that the Keras, SavedModel and TFLite backends give the same edit."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+from defgan_tf.aus import AU_CODES, NUM_AUS
+from defgan_tf.editing.backends import (
+    MAP_NAMES,
+    BackendError,
+    SavedModelBackend,
+    TFLiteBackend,
+    images_from_model,
+    images_to_model,
+    load_backend,
+)
+from defgan_tf.editing.editor import Editor
+
+SIZE = 32
+
+
+class _Signatures(tf.Module):
+    """The documented export interface, written here the simplest way."""
+
+    def __init__(self, model, batch=None):
+        super().__init__()
+        self.model = model
+        image = tf.TensorSpec((batch, SIZE, SIZE, 3), tf.float32, name="image")
+        aus = tf.TensorSpec((batch, NUM_AUS), tf.float32)
+
+        def edit(image, source_aus, target_aus):
+            return model(image, source_aus, target_aus)
+
+        def estimate_aus(image):
+            return {"aus": model.estimate_aus(image)}
+
+        self.edit = tf.function(edit, input_signature=[image, aus, aus])
+        self.estimate_aus = tf.function(estimate_aus, input_signature=[image])
+
+
+@pytest.fixture(scope="module")
+def saved_model_dir(tmp_path_factory, stand_in_model):
+    path = tmp_path_factory.mktemp("export") / "saved_model"
+    module = _Signatures(stand_in_model)
+    tf.saved_model.save(module, str(path),
+                        signatures={"edit": module.edit, "estimate_aus": module.estimate_aus})
+    return path
+
+
+def _convert(function, path):
+    """Converts a tf.function to .tflite; returns its input and output tensor names by role.
+
+    Variables are frozen first: with TF 2.21 / Keras 3, a converted graph that keeps
+    resource variables reads them uninitialised in LiteRT (NaN outputs).
+    """
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert())
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    # Inputs keep the argument names; dict outputs are Identity, Identity_1, ... in
+    # sorted-key order.
+    inputs = {d["name"]: d["name"] for d in interpreter.get_input_details()}
+    outputs = sorted((d["name"] for d in interpreter.get_output_details()),
+                     key=lambda name: int(name.partition("_")[2] or 0))
+    return inputs, outputs
+
+
+@pytest.fixture(scope="module")
+def tflite_file(tmp_path_factory, stand_in_model):
+    folder = tmp_path_factory.mktemp("tflite")
+    module = _Signatures(stand_in_model, batch=1)
+    inputs, outputs = _convert(module.edit, folder / "model.tflite")
+    au_inputs, au_outputs = _convert(module.estimate_aus, folder / "aus.tflite")
+    sidecar = {
+        "au_codes": list(AU_CODES), "image_size": SIZE, "inputs": inputs,
+        "outputs": dict(zip(sorted(MAP_NAMES), outputs)),
+        "estimate_aus": {"file": "aus.tflite", "inputs": au_inputs,
+                         "outputs": {"aus": au_outputs[0]}},
+    }
+    (folder / "model.tflite.json").write_text(json.dumps(sidecar))
+    return folder / "model.tflite"
+
+
+@pytest.fixture(scope="module")
+def batch():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    return image, rng.uniform(0, 1, (2, NUM_AUS)), rng.uniform(0, 1, (2, NUM_AUS))
+
+
+def test_saved_model_matches_keras(saved_model_dir, keras_backend, batch):
+    backend = load_backend(saved_model_dir)
+    assert isinstance(backend, SavedModelBackend) and backend.image_size == SIZE
+    expected, actual = keras_backend.edit(*batch), backend.edit(*batch)
+    for name in MAP_NAMES:
+        np.testing.assert_allclose(actual[name], expected[name], atol=1e-5)
+    np.testing.assert_allclose(backend.estimate_aus(batch[0]),
+                               keras_backend.estimate_aus(batch[0]), atol=1e-6)
+
+
+def test_tflite_matches_keras(tflite_file, keras_backend, batch):
+    backend = load_backend(tflite_file)
+    assert isinstance(backend, TFLiteBackend) and backend.image_size == SIZE
+    expected, actual = keras_backend.edit(*batch), backend.edit(*batch)
+    for name in MAP_NAMES:
+        np.testing.assert_allclose(actual[name], expected[name], atol=1e-4)
+    np.testing.assert_allclose(backend.estimate_aus(batch[0]),
+                               keras_backend.estimate_aus(batch[0]), atol=1e-5)
+
+
+def test_three_backends_edit_a_photo_alike(saved_model_dir, tflite_file, keras_backend,
+                                           astronaut):
+    images = [Editor(backend).edit(astronaut, expression="happy").image
+              for backend in (keras_backend, load_backend(saved_model_dir),
+                              load_backend(tflite_file))]
+    for image in images[1:]:
+        assert np.abs(image.astype(int) - images[0]).max() <= 1
+
+
+def test_tflite_sidecar_problems(tflite_file, tmp_path):
+    copy = tmp_path / "model.tflite"
+    copy.write_bytes(tflite_file.read_bytes())
+    with pytest.raises(BackendError, match=r"the sidecar model.tflite.json .* is missing"):
+        TFLiteBackend(copy)
+    sidecar = json.loads(tflite_file.with_name("model.tflite.json").read_text())
+    sidecar.pop("estimate_aus")
+    sidecar["image_size"] = 64
+    (tmp_path / "model.tflite.json").write_text(json.dumps(sidecar))
+    with pytest.raises(BackendError, match=r"image input is 32×32 but .* says image_size=64"):
+        TFLiteBackend(copy)
+    sidecar["image_size"] = SIZE
+    (tmp_path / "model.tflite.json").write_text(json.dumps(sidecar))
+    with pytest.raises(BackendError, match="holds no AU estimator"):
+        TFLiteBackend(copy).estimate_aus(np.zeros((1, SIZE, SIZE, 3), np.float32))
+
+
+def test_wrong_crop_size_and_unknown_path(keras_backend, tmp_path):
+    with pytest.raises(BackendError, match=r"edits \(B, 32, 32, 3\) crops; received shape"):
+        keras_backend.edit(np.zeros((1, 16, 16, 3)), np.zeros((1, 17)), np.zeros((1, 17)))
+    with pytest.raises(BackendError, match="is not a model: expected a training run directory"):
+        load_backend(tmp_path)
+
+
+def test_image_range_round_trip():
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
+    np.testing.assert_array_equal(images_from_model(images_to_model(pixels)), pixels)
+    assert images_to_model(pixels).min() == -1.0 and images_to_model(pixels).max() == 1.0

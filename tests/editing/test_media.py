@@ -1,0 +1,70 @@
+"""Tests for photo reading (EXIF, modes, broken files) and image/animation writing."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from defgan_tf.editing import media
+
+
+def _gradient(height=20, width=30):
+    ys, xs = np.mgrid[:height, :width]
+    return np.stack([xs * 8, ys * 12, (xs + ys) * 4], axis=-1).astype(np.uint8)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.fromarray(_gradient())
+    exif = image.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif, quality=95)
+    pixels = media.read_image(path)
+    assert pixels.shape == (30, 20, 3)
+    np.testing.assert_allclose(pixels.astype(float),
+                               np.rot90(_gradient(), k=-1).astype(float), atol=12)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+def test_modes_become_rgb(tmp_path, mode):
+    path = tmp_path / f"image_{mode}.png"
+    Image.fromarray(_gradient()).convert(mode).save(path)
+    pixels = media.read_image(path)
+    assert pixels.shape == (20, 30, 3) and pixels.dtype == np.uint8
+
+
+def test_sixteen_bit_is_scaled(tmp_path):
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((4, 5), 65535, np.uint16)).save(path)
+    assert (media.read_image(path) == 255).all()
+
+
+def test_truncated_and_missing_files(tmp_path):
+    path = tmp_path / "cut.png"
+    Image.fromarray(_gradient(200, 200)).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(media.ImageReadError, match="cut.png: not a readable image"):
+        media.read_image(path)
+    with pytest.raises(media.ImageReadError, match="nothing.png: no such file"):
+        media.read_image(tmp_path / "nothing.png")
+
+
+def test_write_image_round_trips_png_and_keeps_jpeg_quality(tmp_path):
+    image = _gradient()
+    media.write_image(tmp_path / "a" / "out.png", image)
+    np.testing.assert_array_equal(media.read_image(tmp_path / "a" / "out.png"), image)
+    media.write_image(tmp_path / "out.jpg", image)
+    assert np.abs(media.read_image(tmp_path / "out.jpg").astype(int) - image).mean() < 2
+
+
+def test_gif_and_mp4(tmp_path):
+    frames = [np.full((32, 48, 3), v, np.uint8) for v in (0, 120, 240)]
+    media.write_animation(tmp_path / "a.gif", frames, fps=10)
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.n_frames == 3 and gif.info["duration"] == 100
+    media.write_animation(tmp_path / "a.mp4", frames, fps=10)
+    read, fps = media.read_video(tmp_path / "a.mp4")
+    decoded = list(read)
+    assert fps == 10 and len(decoded) == 3 and decoded[0].shape == (32, 48, 3)
+    assert abs(int(decoded[2].mean()) - 240) < 6
+    with pytest.raises(ValueError, match=r"written as \.gif or \.mp4; received .*a\.avi"):
+        media.write_animation(tmp_path / "a.avi", frames, fps=10)
