@@ -132,3 +132,8 @@ def test_config_from_dict_and_describe():
     assert config.model.critic_n_down == 5
     text = describe()
     assert "`losses.lambda_cyc`" in text and "GANimation: 10" in text
+
+
+def test_docs_config_reference_is_current():
+    docs = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert docs.read_text() == describe(), "regenerate: python -m defgan_tf.config > docs/config.md"

@@ -50,7 +50,6 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
         integral_k=config.deformation.integral_k, padding=config.deformation.padding,
         loss_weights=dataclasses.asdict(config.losses), n_critic=config.train.n_critic,
         embedder=embedder, ema_decay=m.ema_decay, name="defgan")
-    model.build_all()
     return model
 
 

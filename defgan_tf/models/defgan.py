@@ -64,7 +64,17 @@ class DefGAN(keras.Model):
         self.max_offset_px, self.integral_k, self.padding = max_offset_px, integral_k, padding
         self.loss_weights = dict(loss_weights or {})
         self.n_critic, self.embedder, self.ema_decay = n_critic, embedder, ema_decay
-        self.ema_weights: list[keras.Variable] = []
+        # Every variable exists once the constructor returns (Keras locks a layer's state
+        # after its first call): the networks, the weight averages and the loss trackers.
+        self._build_networks()
+        self.ema_weights = [
+            self.add_weight(shape=v.shape, initializer="zeros", trainable=False, name=f"ema_{i}")
+            for i, v in enumerate(self.generator_variables())
+        ] if ema_decay > 0 else []
+        for ema, var in zip(self.ema_weights, self.generator_variables()):
+            ema.assign(var)
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in CRITIC_METRICS + self.generator_metric_names()}
 
     # ------------------------------------------------------------------ forward
 
@@ -117,20 +127,19 @@ class DefGAN(keras.Model):
         _, aus = self.critic(image, training=False)
         return tf.clip_by_value(tf.cast(aus, tf.float32), 0.0, 1.0)
 
-    def build_all(self, batch_size: int = 1) -> None:
-        """Creates every variable by running each network once on zeros."""
-        image = tf.zeros((batch_size, self.image_size, self.image_size, 3))
-        aus = tf.zeros((batch_size, NUM_AUS))
-        self(image, aus, aus)
+    def _build_networks(self) -> None:
+        """Creates the networks' variables by running each once on zeros."""
+        image = tf.zeros((1, self.image_size, self.image_size, 3))
+        aus = tf.zeros((1, NUM_AUS))
+        if self.deformation_generator is not None:
+            self.deformation_generator(image, aus, aus)
+        if self.texture_generator is not None:
+            self.texture_generator(image, aus)
         self.critic(image)
-        if self.ema_decay > 0 and not self.ema_weights:
-            self.ema_weights = [
-                self.add_weight(shape=v.shape, initializer="zeros", trainable=False,
-                                name=f"ema_{i}")
-                for i, v in enumerate(self.generator_variables())
-            ]
-            for ema, var in zip(self.ema_weights, self.generator_variables()):
-                ema.assign(var)
+
+    def build(self, *shapes) -> None:
+        """Nothing to create: the constructor already built every variable."""
+        self.built = True
 
     # ------------------------------------------------------------------ training
 
@@ -139,8 +148,6 @@ class DefGAN(keras.Model):
         """Sets the critic and generator optimizers (keras-io WGAN-GP's shape)."""
         super().compile(**kwargs)
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
-        self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in CRITIC_METRICS + self.generator_metric_names()}
 
     def generator_metric_names(self) -> tuple[str, ...]:
         """The generator terms this mode computes (see `generator_losses`)."""
@@ -155,7 +162,7 @@ class DefGAN(keras.Model):
 
     @property
     def metrics(self):
-        return list(getattr(self, "trackers", {}).values())
+        return list(self.trackers.values())
 
     def train_step(self, data):
         """One generator step after `n_critic` critic steps, each on its own batch.
