@@ -1,0 +1,415 @@
+"""Paints the neutral face: anti-aliased shapes at 2x, shaded skin, textured hair, downsampled."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from defgan_tf.data.synthetic.geometry import (
+    Geometry,
+    apply_affine,
+    pose_matrix,
+    smooth_curve,
+    unpose,
+    vec,
+)
+from defgan_tf.data.synthetic.identity import Identity
+
+SUPERSAMPLE = 2
+_SHIFT = 4  # cv2 fixed-point bits: sub-pixel vertices for LINE_AA drawing
+_SCLERA = np.array([236.0, 230.0, 224.0])
+
+
+def _fixed(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    return np.round((points - origin) * (1 << _SHIFT)).astype(np.int32)
+
+
+def _roi(points: np.ndarray, n: int, pad: float) -> tuple[slice, slice, np.ndarray] | None:
+    lo = np.floor(points.min(0) - pad).astype(int).clip(0, n)
+    hi = np.ceil(points.max(0) + pad + 1).astype(int).clip(0, n)
+    if (hi <= lo).any():
+        return None
+    return slice(lo[1], hi[1]), slice(lo[0], hi[0]), lo.astype(float)
+
+
+class _Canvas:
+    """A float RGB image at supersampled resolution plus the face's canonical-to-pixel map."""
+
+    def __init__(self, ident: Identity, size: int):
+        self.n = size * SUPERSAMPLE
+        self.matrix = pose_matrix(ident, self.n)
+        self.unit = ident.scale * self.n  # pixels per canonical unit
+        self.image = np.zeros((self.n, self.n, 3), np.float32)
+        grid = (np.arange(self.n, dtype=np.float32) + 0.5) / self.n
+        self.x, self.y = grid[None, :], grid[:, None]
+
+    def px(self, points) -> np.ndarray:
+        return apply_affine(self.matrix, np.asarray(points, np.float64))
+
+    def mask(self, polygons, lines=(), thickness: float = 0.0):
+        """AA coverage in [0, 1] of filled `polygons` and stroked `lines` (pixel coords)."""
+        pts = np.vstack([*polygons, *lines])
+        roi = _roi(pts, self.n, thickness + 2)
+        if roi is None:
+            return None
+        ys, xs, origin = roi
+        m = np.zeros((ys.stop - ys.start, xs.stop - xs.start), np.uint8)
+        if polygons:
+            cv2.fillPoly(m, [_fixed(p, origin) for p in polygons], 255, cv2.LINE_AA, _SHIFT)
+        if lines:
+            cv2.polylines(m, [_fixed(p, origin) for p in lines], False, 255,
+                          max(1, round(thickness)), cv2.LINE_AA, _SHIFT)
+        return ys, xs, m.astype(np.float32) / 255.0
+
+    def blend(self, masked, colour, alpha: float = 1.0) -> None:
+        """Composites `colour` (RGB or an image the size of the whole canvas) under a mask."""
+        if masked is None:
+            return
+        ys, xs, m = masked
+        target = self.image[ys, xs]
+        col = colour[ys, xs] if np.ndim(colour) == 3 else np.asarray(colour, np.float32)
+        target += (col - target) * (alpha * m)[..., None]
+
+    def fill(self, points, colour, alpha: float = 1.0) -> None:
+        self.blend(self.mask([self.px(points)]), colour, alpha)
+
+    def stroke(self, lines, colour, width: float, alpha: float = 1.0) -> None:
+        """Draws canonical polylines (a list, or an (L, K, 2) array) `width` units thick."""
+        self.blend(self.mask([], list(self.px(np.asarray(lines))) if isinstance(lines, np.ndarray)
+                             else [self.px(p) for p in lines], width * self.unit), colour, alpha)
+
+    def textured(self, polygon, base, strokes, alpha: float = 1.0) -> None:
+        """Fills `polygon` with `base`, overdrawn with strokes, clipped to the polygon.
+
+        Args:
+            polygon: (N, 2) canonical outline.
+            base: RGB fill.
+            strokes: [(lines (L, K, 2) canonical polylines, RGB, width canonical)].
+            alpha: opacity of the whole patch.
+        """
+        masked = self.mask([self.px(polygon)])
+        if masked is None:
+            return
+        ys, xs, m = masked
+        origin = np.array([xs.start, ys.start], float)
+        layer = np.empty((ys.stop - ys.start, xs.stop - xs.start, 3), np.uint8)
+        layer[:] = np.clip(base, 0, 255).astype(np.uint8)
+        for lines, colour, width in strokes:
+            cv2.polylines(layer, list(_fixed(self.px(lines), origin)), False,
+                          tuple(float(c) for c in np.clip(colour, 0, 255)),
+                          max(1, round(width * self.unit)), cv2.LINE_AA, _SHIFT)
+        target = self.image[ys, xs]
+        target += (layer.astype(np.float32) - target) * (alpha * m)[..., None]
+
+
+def _ellipse(centre, axes, angle: float = 0.0, count: int = 40) -> np.ndarray:
+    t = np.linspace(0, 2 * np.pi, count, endpoint=False)
+    pts = np.stack([axes[0] * np.cos(t), axes[1] * np.sin(t)], -1)
+    c, s = np.cos(angle), np.sin(angle)
+    return pts @ np.array([[c, s], [-s, c]]) + centre
+
+
+def _strands(rng, count: int, start_box, direction: float, spread: float, length, bend: float):
+    """Random curved strokes (canonical polylines) for hair and beard texture."""
+    starts = rng.uniform(start_box[0], start_box[1], (count, 2))
+    angles = direction + rng.uniform(-spread, spread, count)
+    lengths = rng.uniform(length[0], length[1], count)
+    curls = rng.uniform(-bend, bend, count)
+    t = np.linspace(0, 1, 5)[None, :]
+    ang = angles[:, None] + curls[:, None] * t
+    step = lengths[:, None] / 4
+    dx = np.cumsum(np.cos(ang) * step, 1) - np.cos(ang[:, :1]) * step
+    dy = np.cumsum(np.sin(ang) * step, 1) - np.sin(ang[:, :1]) * step
+    return np.stack([starts[:, :1] + dx, starts[:, 1:] + dy], -1)
+
+
+def _shade(base, factor: float) -> np.ndarray:
+    return np.clip(np.asarray(base, np.float32) * factor, 0, 255)
+
+
+class NeutralFace:
+    """The painted neutral face at output size.
+
+    Attributes:
+        image: (S, S, 3) uint8 RGB.
+        skin: (S, S, 3) float32, the lit skin colour everywhere (eyelids are drawn from it).
+    """
+
+    def __init__(self, image: np.ndarray, skin: np.ndarray):
+        self.image = image
+        self.skin = skin
+
+
+def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
+    """Paints the neutral face of `ident` at `size` x `size` pixels.
+
+    Args:
+        ident: the identity; its `seed` also drives hair and beard strokes.
+        geom: `face_geometry(ident)`.
+        size: output side in pixels.
+
+    Returns:
+        A `NeutralFace`.
+    """
+    rng = np.random.default_rng([ident.seed, 0xFACE])
+    cv = _Canvas(ident, size)
+    w, lm = ident.face_half_width, geom.landmarks
+    skin = np.asarray(ident.skin_colour, np.float32)
+    cv.image[:] = _smooth_layer(cv.n, lambda x, y: _background(ident, x, y))
+    skin_layer = _smooth_layer(cv.n, lambda x, y: _lit_skin(ident, skin, x, y))
+
+    shirt = [(-0.2, 1.3), (-0.1, 1.0), (0.15, 0.955), (0.5 - 0.5 * w, 0.95), (0.5, 1.02),
+             (0.5 + 0.5 * w, 0.95), (0.85, 0.955), (1.1, 1.0), (1.2, 1.3)]
+    cv.fill(smooth_curve(np.array(shirt), 4), ident.shirt_colour)
+
+    hair = np.asarray(ident.hair_colour, np.float32)
+    centre = np.array([0.5, ident.eye_y + 0.03])
+    volume = {"short": 1.07, "long": 1.1, "curly": 1.2, "receding": 1.03}[ident.hair_style]
+    top = geom.head[40:]  # forehead arc, right temple to left temple
+    cap_outer = centre + (np.vstack([geom.head[36:40], top, geom.head[:4]]) - centre) * volume
+    if ident.hair_style == "long":
+        back = np.vstack([[[0.5 + 1.3 * w, 1.05]], cap_outer, [[0.5 - 1.3 * w, 1.05]]])
+        cv.textured(back, _shade(hair, 0.8), _hair_strokes(rng, hair, back, 0.8, 260))
+
+    neck = [(0.5 - 0.52 * w, 0.7), (0.5 + 0.52 * w, 0.7), (0.5 + 0.6 * w, 1.05),
+            (0.5 - 0.6 * w, 1.05)]
+    cv.fill(np.array(neck), _shade(skin, 0.72))
+    for side in (-1, 1):
+        ear = np.array([0.5 + side * (w - 0.004), ident.eye_y + 0.065])
+        cv.fill(_ellipse(ear, (0.027, 0.058), side * 0.15), _shade(skin, 0.88))
+        cv.fill(_ellipse(ear + vec(side * 0.006, 0.0), (0.012, 0.035), side * 0.15),
+                _shade(skin, 0.7), 0.7)
+
+    cv.blend(cv.mask([cv.px(geom.head)]), skin_layer)
+    _shadows_and_highlights(cv, ident, geom)
+
+    for outline in geom.brows:
+        cv.fill(outline, ident.brow_colour, 0.8)
+    brow_strokes = []  # hairs grow outwards, steeply at the inner end, flat at the tail
+    for side, idx in ((-1, slice(17, 22)), (1, slice(22, 27))):
+        pts = lm[idx]
+        along = rng.uniform(0, 1, 60)
+        base = np.array([np.interp(along, np.linspace(0, 1, 5), pts[:, k]) for k in (0, 1)]).T
+        base += rng.normal(0, ident.brow_thickness * 0.3, base.shape)
+        inner = along if side < 0 else 1 - along
+        rise = 0.2 + 0.9 * inner + rng.normal(0, 0.15, 60)
+        tip = base + 0.016 * np.stack([side * np.cos(rise), -np.sin(rise)], -1)
+        brow_strokes.append(np.stack([base, tip], 1))
+    cv.stroke(np.vstack(brow_strokes), _shade(ident.brow_colour, 0.75), 0.0035, 0.8)
+
+    _eyes(cv, ident, geom)
+    _nose(cv, ident, geom, skin)
+    if ident.beard in ("full", "stubble"):
+        _beard(cv, rng, ident, geom)
+    _lips(cv, ident, geom)
+    if ident.beard in ("full", "moustache"):
+        _moustache(cv, rng, ident, geom)
+    strokes = _hair_strokes(rng, hair, cap_outer, 1.0, 420, curly=ident.hair_style == "curly")
+    cap = _hair_cap(ident, geom, cap_outer)
+    cv.textured(cap, hair, strokes)
+    if ident.glasses:
+        _glasses(cv, ident, geom)
+
+    image = cv2.resize(cv.image, (size, size), interpolation=cv2.INTER_AREA)
+    skin_small = cv2.resize(skin_layer, (size, size), interpolation=cv2.INTER_AREA)
+    return NeutralFace(np.clip(np.rint(image), 0, 255).astype(np.uint8), skin_small)
+
+
+def _smooth_layer(n: int, paint) -> np.ndarray:
+    """A smooth (n, n, 3) layer painted at 1/8 resolution by `paint(x, y)` and upsampled."""
+    low = max(8, n // 8)
+    grid = ((np.arange(low, dtype=np.float32) + 0.5) / low)
+    return cv2.resize(paint(grid[None, :], grid[:, None]).astype(np.float32), (n, n),
+                      interpolation=cv2.INTER_LINEAR)
+
+
+def _background(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Two-colour diagonal gradient with a vignette, lit like the face."""
+    bg0, bg1 = (np.asarray(c, np.float32) for c in ident.background)
+    vignette = 1 - 0.35 * ((x - 0.5) ** 2 + (y - 0.45) ** 2)
+    return (bg0 + (bg1 - bg0) * (x * 0.6 + y * 0.8)[..., None]) * vignette[..., None]
+
+
+def _lit_skin(ident: Identity, skin: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Skin under a directional light, darker toward the outline (a rounded head)."""
+    la = ident.light_angle
+    light = 1 + 2 * ident.light_strength * ((x - 0.5) * np.cos(la) + (y - 0.5) * np.sin(la))
+    x, y = unpose(ident, x, y)
+    half_height = (ident.chin_y - 0.07) / 2
+    rho = ((x - 0.5) / ident.face_half_width) ** 2 + ((y - 0.07 - half_height) / half_height) ** 2
+    shade = 1.05 - 0.28 * np.clip(rho, 0, 1.4) ** 2
+    return np.clip(skin * (shade * light)[..., None], 0, 255)
+
+
+def _hair_strokes(rng, hair, region, shade: float, count: int, curly: bool = False):
+    lo, hi = region.min(0), region.max(0)
+    centre = np.array([(lo[0] + hi[0]) / 2, hi[1]])
+    strokes = []
+    for tone, frac in ((0.6, 0.4), (1.25, 0.35), (0.85, 0.25)):
+        k = int(count * frac)
+        if curly:
+            centres, radii = rng.uniform(lo, hi, (k, 2)), rng.uniform(0.006, 0.014, (k, 1, 1))
+            ring = _ellipse(np.zeros(2), (1.0, 1.0), 0, 8)
+            lines = centres[:, None] + radii * ring[None]
+        else:
+            lines = _strands(rng, k, (lo, hi), np.pi / 2, 0.25, (0.06, 0.16), 0.5)
+            # comb away from the parting: outwards and down
+            side = np.where(lines[:, :1, 0] < centre[0], -1.0, 1.0)
+            lines[..., 0] = lines[:, :1, 0] + (lines[..., 0] - lines[:, :1, 0]) * 0.3 + side * (
+                lines[..., 1] - lines[:, :1, 1]) * 0.9
+        strokes.append((lines, _shade(hair, shade * tone), 0.0022))
+    return strokes
+
+
+def _hair_cap(ident: Identity, geom: Geometry, cap_outer: np.ndarray) -> np.ndarray:
+    w, hy = ident.face_half_width, ident.hairline_y
+    part = (ident.seed % 7 - 3) * 0.02
+    xs = np.linspace(0.5 + 0.97 * w, 0.5 - 0.97 * w, 15)
+    rel = (xs - 0.5 - part) / (0.97 * w)
+    ys = hy + (ident.eye_y - 0.04 - hy) * np.abs(rel) ** 3 + 0.012 * np.sin(rel * 9) ** 2
+    return np.vstack([cap_outer, np.stack([xs, ys], -1)[::-1]])
+
+
+def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+    """Soft ambient occlusion (sockets, nose, lips) and highlights, blurred, multiplied in."""
+    lm, n = geom.landmarks, cv.n
+    dark = np.zeros((n, n), np.uint8)
+    bright = np.zeros((n, n), np.uint8)
+
+    def put(canvas, pts, value):
+        cv2.fillPoly(canvas, [_fixed(cv.px(pts), np.zeros(2))], value, cv2.LINE_AA, _SHIFT)
+
+    for side in (-1, 1):
+        c = np.array([0.5 + side * ident.eye_spacing, ident.eye_y - 0.006])
+        put(dark, _ellipse(c, (ident.eye_width * 0.78, ident.eye_width * 0.5)), 110)
+        cheek = np.array([0.5 + side * (ident.face_half_width * 0.55), ident.nose_tip_y - 0.01])
+        put(bright, _ellipse(cheek, (0.05, 0.035)), 50)
+    side = 1 if np.cos(ident.light_angle) < 0 else -1  # the nose's shadow side
+    nose_side = np.array([lm[27] + vec(side * 0.012, 0.01), lm[31 if side < 0 else 35]
+                          + vec(side * 0.008, -0.01), lm[30] + vec(side * 0.012, 0)])
+    put(dark, np.vstack([nose_side, lm[[30, 28]]]), 70)
+    put(dark, _ellipse(lm[33] + vec(0, 0.008), (ident.nose_half_width * 0.9, 0.01)), 90)
+    put(dark, _ellipse(lm[57] + vec(0, 0.014), (ident.mouth_half_width * 0.55, 0.009)), 90)
+    put(dark, _ellipse(lm[8] + vec(0, -0.006), (0.09, 0.012)), 40)
+    put(bright, _ellipse(lm[29], (0.008, 0.04)), 110)
+    put(bright, _ellipse(lm[30] + vec(0, -0.004), (0.012, 0.009)), 150)
+    put(bright, _ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
+    put(bright, _ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
+    sigma = 0.012 * cv.unit
+    d = cv2.GaussianBlur(dark, (0, 0), sigma).astype(np.float32) / 255
+    b = cv2.GaussianBlur(bright, (0, 0), sigma * 0.8).astype(np.float32) / 255
+    cv.image *= (1 - 0.32 * d)[..., None]
+    cv.image += (255 - cv.image) * (0.22 * b)[..., None]
+
+
+def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+    ew = ident.eye_width
+    lash = _shade(ident.brow_colour, 0.45) + 12
+    for k, side in enumerate((-1, 1)):
+        outline = cv.px(geom.eyes[k])
+        masked = cv.mask([outline])
+        if masked is None:
+            continue
+        ys, xs, m = masked
+        origin = np.array([xs.start, ys.start], float)
+        layer = np.empty((ys.stop - ys.start, xs.stop - xs.start, 3), np.uint8)
+        layer[:] = _SCLERA.astype(np.uint8)
+        centre = np.array([0.5 + side * ident.eye_spacing, ident.eye_y])
+        r = ident.iris_ratio * ew / 2
+        iris = np.asarray(ident.iris_colour)
+        for radius, colour in ((1.0, iris * 0.55), (0.85, iris), (0.5, iris * 0.75),
+                               (0.38, (12, 10, 10))):
+            pts = _fixed(cv.px(_ellipse(centre, (radius * r, radius * r))), origin)
+            cv2.fillPoly(layer, [pts], tuple(float(c) for c in colour), cv2.LINE_AA, _SHIFT)
+        glint = _fixed(cv.px(_ellipse(centre + vec(-0.3 * r, -0.35 * r), (0.17 * r, 0.17 * r))),
+                       origin)
+        cv2.fillPoly(layer, [glint], (250, 250, 250), cv2.LINE_AA, _SHIFT)
+        top = outline[:, 1].min()
+        height = outline[:, 1].max() - top
+        rows = np.arange(ys.start, ys.stop, dtype=np.float32)[:, None, None]
+        lid_shadow = 0.72 + 0.28 * np.clip((rows - top) / (0.55 * height + 1e-6), 0, 1)
+        target = cv.image[ys, xs]
+        target += (layer.astype(np.float32) * lid_shadow - target) * m[..., None]
+        upper = geom.upper_lids[k]
+        crease = upper + vec(0, -0.32 * ident.eye_open * ew)
+        cv.stroke([crease[2:-2]], _shade(ident.skin_colour, 0.72), 0.004, 0.6)
+        wing = upper[0 if side < 0 else -1] + np.array([[0, 0], [side * 0.01, -0.006]])
+        cv.stroke([upper, wing], lash, 0.0058)
+        cv.stroke([geom.lower_lids[k]], _shade(ident.skin_colour, 0.6), 0.0025, 0.7)
+
+
+def _nose(cv: _Canvas, ident: Identity, geom: Geometry, skin: np.ndarray) -> None:
+    lm, nw = geom.landmarks, ident.nose_half_width
+    for side in (-1, 1):
+        nostril = _ellipse(lm[33] + vec(side * 0.38 * nw, -0.004), (0.011, 0.0055), side * 0.3)
+        cv.fill(nostril, _shade(skin, 0.32))
+        ala = smooth_curve(np.array([lm[33] + vec(side * 0.55 * nw, -0.001),
+                                     lm[33] + vec(side * 1.0 * nw, -0.008),
+                                     lm[30] + vec(side * 0.95 * nw, -0.006),
+                                     lm[30] + vec(side * 0.6 * nw, -0.03)]), 4)
+        cv.stroke([ala], _shade(skin, 0.62), 0.0035, 0.55)
+
+
+def _lips(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+    lip = np.asarray(ident.lip_colour, np.float32)
+    cv.fill(geom.upper_lip, lip * 0.86)
+    cv.fill(geom.lower_lip, lip)
+    cv.fill(_ellipse(geom.landmarks[57] + vec(0, -0.45 * ident.lower_lip),
+                     (ident.mouth_half_width * 0.35, ident.lower_lip * 0.22)),
+            np.minimum(lip * 1.25, 255), 0.6)
+    cv.stroke([geom.lip_line], lip * 0.5, 0.0045)
+
+
+def _beard(cv: _Canvas, rng, ident: Identity, geom: Geometry) -> None:
+    lm, w = geom.landmarks, ident.face_half_width
+    mw, ty, my = ident.mouth_half_width, ident.nose_tip_y, ident.mouth_y
+    centre = np.array([0.5, ident.eye_y])
+    jaw = centre + (lm[2:15] - centre) * 1.015
+    upper = np.array([[0.5 + 0.75 * w, ty + 0.02], [0.5 + mw + 0.03, my - 0.035],
+                      [0.5 + 0.45 * mw, ty + 0.035], [0.5 - 0.45 * mw, ty + 0.035],
+                      [0.5 - mw - 0.03, my - 0.035], [0.5 - 0.75 * w, ty + 0.02]])
+    region = np.vstack([jaw, upper])
+    beard = np.asarray(ident.beard_colour, np.float32)
+    stubble = ident.beard == "stubble"
+    count = 500 if stubble else 700
+    lo, hi = region.min(0), region.max(0)
+    strokes = []
+    for tone in (0.7, 1.0, 1.3):
+        length = (0.004, 0.008) if stubble else (0.012, 0.024)
+        lines = _strands(rng, count // 3, (lo, hi), np.pi / 2, 0.5, length, 0.6)
+        strokes.append((lines, _shade(beard, tone), 0.0022))
+    cv.textured(smooth_curve(region, 3, closed=True), beard if not stubble else
+                _shade(beard, 1.1), strokes, 0.4 if stubble else 0.92)
+
+
+def _moustache(cv: _Canvas, rng, ident: Identity, geom: Geometry) -> None:
+    lm, nw = geom.landmarks, ident.nose_half_width
+    region = np.array([lm[48] + vec(-0.012, 0.004), lm[33] + vec(-0.6 * nw, 0.004),
+                       lm[33] + vec(0.6 * nw, 0.004), lm[54] + vec(0.012, 0.004),
+                       lm[53] + vec(0.0, -0.002), lm[51] + vec(0, -0.004),
+                       lm[49] + vec(0.0, -0.002)])
+    region = smooth_curve(region, 3, closed=True)
+    beard = np.asarray(ident.beard_colour, np.float32)
+    lo, hi = region.min(0), region.max(0)
+    strokes = [(_strands(rng, 120, (lo, hi), np.pi / 2, 0.6, (0.01, 0.02), 0.4),
+                _shade(beard, tone), 0.0022) for tone in (0.7, 1.3)]
+    cv.textured(region, beard, strokes, 0.95)
+
+
+def _glasses(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+    ew, w = ident.eye_width, ident.face_half_width
+    frame = np.asarray(ident.frame_colour, np.float32)
+    rims, inner = [], []
+    for side in (-1, 1):
+        c = np.array([0.5 + side * ident.eye_spacing, ident.eye_y + 0.006])
+        rim = _ellipse(c, (ew * 0.78, ew * 0.56), 0, 48)
+        cv.fill(rim, (235, 240, 250), 0.12)
+        streak = np.array([c + vec(-0.4 * ew, -0.1 * ew), c + vec(-0.15 * ew, -0.42 * ew),
+                           c + vec(-0.05 * ew, -0.36 * ew), c + vec(-0.3 * ew, -0.02 * ew)])
+        cv.fill(streak, (255, 255, 255), 0.18)
+        rims.append(np.vstack([rim, rim[:1]]))
+        inner.append(c + vec(-side * ew * 0.78, -0.004))
+        outer = c + vec(side * ew * 0.78, -0.006)
+        rims.append(np.array([outer, [0.5 + side * (w + 0.01), ident.eye_y + 0.01]]))
+    bridge = smooth_curve(np.array([inner[0], [0.5, ident.eye_y - 0.006], inner[1]]), 4)
+    cv.stroke([*rims, bridge], frame, 0.008)

@@ -1,0 +1,232 @@
+"""Expression texture that no warp of the neutral face can make.
+
+Wrinkles and cheek shading are painted once per face as signed shading maps in neutral
+coordinates (faded in by each AU's region window), then warped with the expression's
+flow. Closing eyelids and the open mouth (its dark interior and teeth) depend on the
+deformed geometry and are drawn per expression. All of it stays inside the regions of
+the active AUs.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from defgan_tf.aus import AU_CODES, NUM_AUS
+from defgan_tf.data.synthetic.geometry import Geometry, apply_affine, smooth_curve, vec
+from defgan_tf.data.synthetic.identity import Identity
+from defgan_tf.data.synthetic.motion import Patch
+
+_SHIFT = 4
+MOUTH_DARK = np.array([34.0, 9.0, 12.0], np.float32)
+TEETH = np.array([238.0, 233.0, 218.0], np.float32)
+_AU = {code: i for i, code in enumerate(AU_CODES)}
+LIP_KEEP = 0.85  # share of each lip's neutral thickness kept visible when the lips part
+
+
+def _fixed(points: np.ndarray) -> np.ndarray:
+    return np.round(points * (1 << _SHIFT)).astype(np.int32)
+
+
+def _arc(a, b, sag: float, count: int = 8) -> np.ndarray:
+    """Canonical polyline from a to b bulging by `sag` perpendicular to the chord."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    t = np.linspace(0, 1, count)[:, None]
+    normal = np.array([-(b - a)[1], (b - a)[0]]) / (np.linalg.norm(b - a) + 1e-9)
+    return a + (b - a) * t + normal * sag * np.sin(np.pi * t)
+
+
+def _wrinkle_features(ident: Identity, geom: Geometry) -> dict[str, list]:
+    """Canonical polylines per texture: [(polyline, darkness (<0) or light (>0)), ...]."""
+    lm, w, mw = geom.landmarks, ident.face_half_width, ident.mouth_half_width
+    brow_y, ty, my = lm[17:27, 1].mean(), ident.nose_tip_y, ident.mouth_y
+    forehead = [(_arc((0.5 - 0.13, brow_y - dy), (0.5 + 0.13, brow_y - dy), -0.006 - dy * 0.05,
+                      14), -0.30) for dy in (0.03, 0.048, 0.066)]
+    forehead += [(line + vec(0, 0.005), 0.15) for line, _ in forehead]
+    glabella = [(_arc((0.5 + s * 0.013, brow_y - 0.006), (0.5 + s * 0.007, brow_y + 0.03),
+                      s * 0.003), -0.35) for s in (-1, 1)]
+    glabella += [(_arc((0.5 - 0.002, brow_y), (0.5 - 0.002, brow_y + 0.025), 0), 0.12)]
+    nose = [(_arc((0.5 - 0.02, lm[27, 1] + dy), (0.5 + 0.02, lm[27, 1] + dy), 0.004), -0.3)
+            for dy in (0.008, 0.02, 0.032)]
+    crows, cheeks, folds, dimples, marionette, lids = [], [], [], [], [], []
+    for side in (-1, 1):
+        corner = lm[36] if side < 0 else lm[45]
+        for angle in (-0.45, 0.0, 0.45):
+            tip = corner + vec(side * 0.012 + side * 0.028 * np.cos(angle), 0.028 * np.sin(angle))
+            crows.append((_arc(corner + vec(side * 0.012, 0), tip, 0.002, 5), -0.32))
+        apple = np.array([0.5 + side * 0.5 * w, ty - 0.035])
+        cheeks.append((apple, 0.07))
+        lower = geom.lower_lids[0 if side < 0 else 1]
+        cheeks.append((lower[2:-2] + vec(0, 0.012), -0.22))
+        ala = lm[31 if side < 0 else 35]
+        fold = smooth_curve(np.array([ala + vec(side * 0.012, -0.006),
+                                      [0.5 + side * (mw + 0.012), my - 0.024],
+                                      [0.5 + side * (mw + 0.022), my + 0.016]]), 5)
+        folds += [(fold, -0.38), (fold + vec(side * 0.006, 0), 0.14)]
+        mouth_corner = lm[48 if side < 0 else 54]
+        dimples.append((_arc(mouth_corner + vec(side * 0.016, -0.01),
+                             mouth_corner + vec(side * 0.016, 0.01), side * 0.004, 5), -0.35))
+        marionette.append((_arc(mouth_corner + vec(side * 0.004, 0.006),
+                                mouth_corner + vec(side * 0.012, 0.04), side * 0.004, 6), -0.3))
+        lids.append((lower[2:-2] + vec(0, 0.006), -0.22))
+    chin = [(_arc(lm[59] + vec(0, 0.012), lm[55] + vec(0, 0.012), 0.006), -0.3)]
+    chin += [(np.array([p, p + vec(0.002, 0.001)]), -0.25) for p in
+             lm[8] + np.array([[-0.02, -0.03], [0.0, -0.035], [0.018, -0.028], [-0.008, -0.02],
+                               [0.01, -0.018], [-0.015, -0.01], [0.006, -0.008]])]
+    return {"forehead": forehead, "glabella": glabella, "nose": nose, "crows": crows,
+            "cheeks": cheeks, "folds": folds, "dimples": dimples, "marionette": marionette,
+            "lids": lids, "chin": chin}
+
+
+# Which texture each AU draws, and how strongly: (texture, AU, strength).
+_TEXTURE_USE = (("forehead", "AU01", 1.0), ("forehead", "AU02", 0.8), ("glabella", "AU04", 1.0),
+                ("nose", "AU09", 1.0), ("crows", "AU06", 1.0), ("cheeks", "AU06", 1.0),
+                ("folds", "AU06", 0.5), ("folds", "AU12", 1.0), ("folds", "AU10", 0.4),
+                ("dimples", "AU14", 1.0), ("marionette", "AU15", 1.0), ("lids", "AU07", 1.0),
+                ("chin", "AU17", 1.0))
+
+
+def texture_maps(ident: Identity, geom: Geometry, matrix: np.ndarray, size: int,
+                 windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Paints the per-AU shading maps of one face in neutral coordinates.
+
+    Args:
+        ident, geom: the face.
+        matrix: (2, 3) canonical-to-pixel pose map at `size`.
+        size: output side S.
+        windows: (17, S, S) region windows from `motion_basis`.
+
+    Returns:
+        maps: K `Patch`es of signed shading, (h, w) float32 each (the image is
+            multiplied by 1 + shade), cut to the region of the AU that draws them;
+        weights: (K, 17) float32, so that the shading of `aus` is `(weights @ aus) · maps`.
+    """
+    features = _wrinkle_features(ident, geom)
+    thickness = max(1, round(size / 160))
+    painted = {}
+    for name, items in features.items():
+        dark, light, blobs = (np.zeros((size, size), np.uint8) for _ in range(3))
+        for shape, value in items:
+            level = round(abs(value) * 255)
+            if shape.ndim == 1:  # a soft highlight blob, given by its centre
+                centre = apply_affine(matrix, shape)
+                axes = np.array([0.04, 0.025]) * size
+                cv2.ellipse(blobs, (int(centre[0]), int(centre[1])),
+                            (int(axes[0]), int(axes[1])), 0, 0, 360, level, -1)
+            else:
+                cv2.polylines(dark if value < 0 else light,
+                              [_fixed(apply_affine(matrix, shape))], False, level,
+                              thickness, cv2.LINE_AA, _SHIFT)
+        shade = (light.astype(np.float32) - dark.astype(np.float32)) / 255
+        shade = cv2.GaussianBlur(shade, (0, 0), max(0.4, size / 256))
+        if blobs.any():
+            shade += cv2.GaussianBlur(blobs, (0, 0), 0.02 * size).astype(np.float32) / 255
+        painted[name] = shade
+    maps, weights = [], np.zeros((len(_TEXTURE_USE), NUM_AUS), np.float32)
+    for k, (name, au, strength) in enumerate(_TEXTURE_USE):
+        window = windows[_AU[au]]
+        maps.append(Patch.of(painted[name] * window, window > 0))
+        weights[k, _AU[au]] = strength
+    return maps, weights
+
+
+def _composite(image: np.ndarray, polygon: np.ndarray, colour, clip: np.ndarray) -> np.ndarray:
+    """Fills `polygon` (pixel coords) with `colour` (RGB or an image) under AA coverage x clip.
+
+    Returns the coverage actually applied, (S, S) float32.
+    """
+    alpha = np.zeros(image.shape[:2], np.float32)
+    size = image.shape[0]
+    lo = np.clip(np.floor(polygon.min(0)).astype(int) - 2, 0, size)
+    hi = np.clip(np.ceil(polygon.max(0)).astype(int) + 3, 0, size)
+    if (hi <= lo).any():
+        return alpha
+    ys, xs = slice(lo[1], hi[1]), slice(lo[0], hi[0])
+    mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+    cv2.fillPoly(mask, [_fixed(polygon - lo)], 255, cv2.LINE_AA, _SHIFT)
+    alpha[ys, xs] = mask * clip[ys, xs] / np.float32(255)
+    col = colour[ys, xs] if np.ndim(colour) == 3 else np.asarray(colour, np.float32)
+    image[ys, xs] += (col - image[ys, xs]) * alpha[ys, xs, None]
+    return alpha
+
+
+def close_eyelids(image: np.ndarray, skin: np.ndarray, upper: np.ndarray, lower: np.ndarray,
+                  closure: float, clip: np.ndarray, lash_colour) -> np.ndarray:
+    """Draws the upper lid (skin) down to `closure` of the way to the lower lid (AU45).
+
+    Args:
+        image: (S, S, 3) float32, modified in place.
+        skin: (S, S, 3) float32 lit skin colour.
+        upper, lower: (2, K, 2) deformed lid curves per eye, pixels, same K samples.
+        closure: in [0, 1]; 1 closes the eye.
+        clip: (S, S) float32 region coverage the texture may use.
+        lash_colour: RGB of the lash line drawn at the new lid edge.
+
+    Returns:
+        (2, K, 2) the new upper-lid edge.
+    """
+    edges = upper + (lower - upper) * closure
+    size = image.shape[0]
+    lift = np.array([0, 0.9 * size / 128])
+    for k in range(2):
+        lid = np.vstack([upper[k] - lift, edges[k][::-1]])
+        _composite(image, lid, skin, clip)
+        lash = np.zeros(image.shape[:2], np.uint8)
+        cv2.polylines(lash, [_fixed(edges[k])], False, 255, max(1, round(size / 110)),
+                      cv2.LINE_AA, _SHIFT)
+        alpha = lash.astype(np.float32) / 255 * clip * min(1.0, 2 * closure)
+        image += (np.asarray(lash_colour, np.float32) - image) * alpha[..., None]
+    return edges
+
+
+def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarray,
+               clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Draws the mouth interior and teeth where the deformation has parted the lips.
+
+    The lips keep `LIP_KEEP` of their neutral thickness along each column; whatever the
+    warp stretched beyond that is the opening.
+
+    Args:
+        image: (S, S, 3) float32, modified in place.
+        neutral_columns: (3, C, 2) upper-lip edge, mouth line, lower-lip edge, neutral px.
+        columns: the same points after the deformation.
+        clip: (S, S) float32 coverage allowed.
+
+    Returns:
+        upper_edge, lower_edge: (C, 2) the inner lip contours (landmarks 60-67 lie on them).
+    """
+    up, line, low = columns
+    neutral_up, neutral_line, neutral_low = neutral_columns
+    thick_up = LIP_KEEP * np.linalg.norm(neutral_line - neutral_up, axis=-1)[:, None]
+    thick_low = LIP_KEEP * np.linalg.norm(neutral_low - neutral_line, axis=-1)[:, None]
+    span_up = np.linalg.norm(line - up, axis=-1)[:, None] + 1e-6
+    span_low = np.linalg.norm(low - line, axis=-1)[:, None] + 1e-6
+    upper_edge = up + (line - up) * np.minimum(1.0, thick_up / span_up)
+    lower_edge = low + (line - low) * np.minimum(1.0, thick_low / span_low)
+    gap = lower_edge[:, 1] - upper_edge[:, 1]
+    size = image.shape[0]
+    opening = np.clip((gap.max() - 0.3 * size / 128) / (0.6 * size / 128), 0, 1)
+    if opening <= 0:
+        return upper_edge, lower_edge
+    clip = clip * opening
+    interior = smooth_curve(np.vstack([upper_edge, lower_edge[-2:0:-1]]), 3, closed=True)
+    inside = _composite(image, interior, MOUTH_DARK, clip)
+    teeth_h = 2.0 * size / 128
+    down = np.minimum(0.45 * gap, teeth_h)[1:-1, None] * [0, 1]
+    top_teeth = np.vstack([upper_edge[1:-1], (upper_edge[1:-1] + down)[::-1]])
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [_fixed(top_teeth)], 255, cv2.LINE_AA, _SHIFT)
+    low_h = np.clip(0.5 * (gap - 2 * teeth_h), 0, 0.6 * teeth_h)[2:-2, None] * [0, 1]
+    if low_h.max() > 0.2:
+        bottom = np.vstack([lower_edge[2:-2], (lower_edge[2:-2] - low_h)[::-1]])
+        cv2.fillPoly(mask, [_fixed(bottom)], 255, cv2.LINE_AA, _SHIFT)
+    alpha = mask.astype(np.float32) / 255 * inside
+    image += (TEETH - image) * alpha[..., None]
+    gaps = np.zeros(image.shape[:2], np.uint8)
+    for c in range(2, len(upper_edge) - 2):
+        x = (upper_edge[c] + upper_edge[c + 1]) / 2
+        cv2.line(gaps, tuple(_fixed(x)), tuple(_fixed(x + down[c - 1])), 140, 1,
+                 cv2.LINE_AA, _SHIFT)
+    shade = gaps.astype(np.float32) / 255 * alpha
+    image *= (1 - 0.35 * shade)[..., None]
+    return upper_edge, lower_edge
