@@ -10,10 +10,12 @@ Chip convention. dlib's descriptor network was trained on 150×150 chips from
 5-point alignment (`defgan_tf.data.faces`) at size S with padding P. dlib places the
 mean-face template (unit square, coordinate t) in an S×S chip so that pixel i's centre
 is at t = (1 + 2·padding)·i/(S − 1) − padding: the first and last pixel centres lie on
-the padded template's edges, whatever S (measured by extracting chips of a coordinate
-ramp). In normalised crop coordinates n = i/(S − 1) — those of
-`tf.image.crop_and_resize` — the template point t sits at n = (t + P)/(1 + 2P). dlib's
-chip spans t ∈ [−0.25, 1.25], so `chip_from_crop` samples the crop bilinearly in the box
+the padded template's edges whatever S (measured by extracting chips of a coordinate
+ramp; dlib insets both by half a *photo* pixel, which moves the border by less than
+half a chip pixel unless the photo is much coarser than the chip). In normalised crop
+coordinates n = i/(S − 1), those of `tf.image.crop_and_resize`, the template point t
+sits at n = (t + P)/(1 + 2P). dlib's chip spans t ∈ [−0.25, 1.25], so `chip_from_crop`
+samples the crop bilinearly in the box
 
     lo = (P − 0.25)/(1 + 2P),   hi = (P + 1.25)/(1 + 2P)   (both axes; S cancels)
 

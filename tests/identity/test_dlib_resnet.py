@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import skimage.data
 
+from defgan_tf.aus import NUM_AUS
+from defgan_tf.data.synthetic import make_identity, render
 from defgan_tf.identity import dlib_resnet
 from defgan_tf.identity.dlib_format import DlibFormatError, parse_network
 
@@ -52,29 +54,16 @@ def _astronaut_chips(dlib, models) -> list[np.ndarray]:
     return chips
 
 
-def _drawn_face(seed: int) -> np.ndarray:
-    """A 150×150 cartoon face roughly where dlib's 0.25-padded chip puts a face."""
-    rng = np.random.default_rng(seed)
-    chip = np.full((150, 150, 3), rng.integers(0, 255, 3), np.uint8)
-    skin = tuple(int(c) for c in rng.integers(90, 250, 3))
-    dark = tuple(int(c) for c in rng.integers(0, 80, 3))
-    centre_x = 75 + int(rng.integers(-4, 5))
-    cv2.ellipse(chip, (centre_x, 78), (int(rng.integers(44, 56)), int(rng.integers(58, 70))),
-                0, 0, 360, skin, -1)
-    for side in (-1, 1):
-        eye = (centre_x + side * int(rng.integers(20, 28)), 55 + int(rng.integers(-3, 4)))
-        cv2.ellipse(chip, eye, (9, 5), 0, 0, 360, (250, 250, 250), -1)
-        cv2.circle(chip, eye, 3, dark, -1)
-        cv2.line(chip, (eye[0] - 10, eye[1] - 12), (eye[0] + 10, eye[1] - 14), dark, 3)
-    cv2.line(chip, (centre_x, 62), (centre_x - 4, 92), dark, 2)
-    cv2.ellipse(chip, (centre_x, 112), (int(rng.integers(14, 24)), int(rng.integers(3, 10))),
-                0, 0, 180, (150, 40, 50), -1)
-    return cv2.GaussianBlur(chip, (3, 3), 0)
+def _synthetic_faces(count: int) -> list[np.ndarray]:
+    """`count` synthetic identities with random expressions, rendered at 150×150."""
+    rng = np.random.default_rng(0)
+    aus = rng.uniform(0, 1, (count, NUM_AUS)) * (rng.uniform(0, 1, (count, NUM_AUS)) < 0.3)
+    return [render(make_identity(seed), aus[seed], 150).image for seed in range(count)]
 
 
 def test_matches_dlib_on_face_chips(model, dlib, models):
     noise = np.random.default_rng(0).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
-    chips = _astronaut_chips(dlib, models) + [_drawn_face(s) for s in range(8)] + list(noise)
+    chips = _astronaut_chips(dlib, models) + _synthetic_faces(8) + list(noise)
     assert len(chips) >= 20
     reference = dlib.face_recognition_model_v1(models.face_recognition_model_location())
     expected = np.array([reference.compute_face_descriptor(chip) for chip in chips])
