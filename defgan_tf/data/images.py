@@ -5,9 +5,12 @@ One TensorFlow decoder serves training, validation and editing, so an image that
 
 - grayscale → replicated to RGB; palette → expanded through its palette;
 - 16-bit PNG → read at full depth and scaled (65535 → 1.0), not truncated;
+- JPEG → libjpeg's accurate integer IDCT (as PIL and OpenCV), not TF's fast default;
 - alpha (PNG RGBA, LA, palette with transparency) → composited on black,
   `rgb · alpha`, so transparent pixels become black whatever colour they stored
-  (dropping alpha would expose that arbitrary colour); a BMP's alpha is dropped;
+  (dropping alpha would expose that arbitrary colour); an alpha that is the same
+  everywhere is ignored (it carries no shape, and it is how TensorFlow reports
+  1/2/4-bit PNGs without transparency); a BMP's alpha is dropped;
 - corrupt or truncated files raise inside TensorFlow; `find_undecodable` runs the
   decoder over a whole dataset in one parallel tf.data pass and reports each failure
   with its reason, so readers can leave bad files out before training starts.
@@ -22,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_SIGNATURE = b"\xff\xd8\xff"
 
 
 def decode_image(contents: tf.Tensor) -> tf.Tensor:
@@ -41,14 +45,25 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
         rgba = tf.image.convert_image_dtype(
             tf.io.decode_png(contents, channels=4, dtype=tf.uint16), tf.float32
         )
-        return rgba[..., :3] * rgba[..., 3:]
+        alpha = rgba[..., 3:]
+        # For 1/2/4-bit PNGs without transparency libpng (via TF) reports a constant
+        # alpha of (2^depth − 1) / 255 instead of 1; a constant alpha carries no shape.
+        varies = tf.reduce_max(alpha) > tf.reduce_min(alpha)
+        return rgba[..., :3] * tf.where(varies, alpha, tf.ones_like(alpha))
+
+    def jpeg() -> tf.Tensor:
+        rgb = tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE")
+        return tf.image.convert_image_dtype(rgb, tf.float32)
 
     def other() -> tf.Tensor:
         rgb = tf.io.decode_image(contents, channels=3, expand_animations=False)
         return tf.image.convert_image_dtype(rgb, tf.float32)
 
-    is_png = tf.equal(tf.strings.substr(contents, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
-    image = tf.cond(is_png, png, other)
+    def starts_with(signature: bytes) -> tf.Tensor:
+        return tf.equal(tf.strings.substr(contents, 0, len(signature)), signature)
+
+    image = tf.case([(starts_with(_PNG_SIGNATURE), png), (starts_with(_JPEG_SIGNATURE), jpeg)],
+                    default=other)
     image.set_shape([None, None, 3])
     return image
 
