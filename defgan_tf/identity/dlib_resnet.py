@@ -284,7 +284,7 @@ def load_model(model_path: str | os.PathLike | None = None) -> keras.Model:
 
     The first call for a given .dat file converts it and caches the weights (see
     `cached_weights_path`); later calls load the cache. A cache that cannot be written
-    only costs a warning.
+    or read only costs a warning (and a new conversion).
 
     Args:
         model_path: dlib_face_recognition_resnet_model_v1.dat; None = the copy shipped
@@ -308,8 +308,11 @@ def load_model(model_path: str | os.PathLike | None = None) -> keras.Model:
     model = build_model()
     cached = cached_weights_path(path)
     if cached.is_file():
-        model.load_weights(cached)
-        return model
+        try:
+            model.load_weights(cached)
+            return model
+        except (OSError, ValueError) as error:
+            warnings.warn(f"Ignoring unreadable cached weights {cached}: {error}", stacklevel=2)
     assign_dlib_weights(model, parse_network(path.read_bytes(), str(path)), str(path))
     try:
         _save_atomically(model, cached)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -129,6 +130,17 @@ def test_unwritable_cache_only_warns(models, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     with pytest.warns(UserWarning, match="Could not cache converted dlib weights"):
         model = dlib_resnet.load_model()
+    assert model.output_shape == (None, 128)
+
+
+def test_unreadable_cache_is_rebuilt(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = dlib_resnet.cached_weights_path(Path(models.face_recognition_model_location()))
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not an HDF5 file")
+    with pytest.warns(UserWarning, match="Ignoring unreadable cached weights"):
+        model = dlib_resnet.load_model()
+    assert cached.stat().st_size > 20_000_000  # 5.6 M float32 weights written back
     assert model.output_shape == (None, 128)
 
 
