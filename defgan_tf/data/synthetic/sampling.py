@@ -21,30 +21,34 @@ def _near_neutral(rng: np.random.Generator) -> np.ndarray:
     return aus
 
 
+def _co_occur(rng: np.random.Generator, aus: np.ndarray) -> np.ndarray:
+    for trigger, partner, p in CO_OCCURRENCE:
+        t, q = _AU[trigger], _AU[partner]
+        if aus[t] > 0.1 and aus[q] < 0.1 and rng.uniform() < p:
+            aus[q] = np.clip(aus[t] + rng.normal(0, 0.15), 0.1, 1.0)
+    return aus
+
+
 def _preset(rng: np.random.Generator, names: list[str]) -> np.ndarray:
     base = PRESETS[names[rng.integers(len(names))]]
     aus = base * rng.uniform(0.5, 1.0)
     active = base > 0
     aus[active] += rng.normal(0.0, 0.08, active.sum())
-    return aus + _near_neutral(rng) * 0.5
+    return _co_occur(rng, aus + _near_neutral(rng) * 0.5)
 
 
 def _sparse(rng: np.random.Generator) -> np.ndarray:
     aus = np.zeros(NUM_AUS)
     chosen = rng.choice(NUM_AUS, size=rng.integers(1, 5), replace=False)
     aus[chosen] = rng.uniform(0.2, 1.0, len(chosen))
-    for trigger, partner, p in CO_OCCURRENCE:
-        t, q = _AU[trigger], _AU[partner]
-        if aus[t] > 0 and aus[q] == 0 and rng.uniform() < p:
-            aus[q] = np.clip(aus[t] + rng.normal(0, 0.15), 0.1, 1.0)
-    return aus
+    return _co_occur(rng, aus)
 
 
 def sample_aus(rng: np.random.Generator, n: int) -> np.ndarray:
     """Draws `n` AU vectors: near-neutral faces, jittered EMFACS presets, sparse activations.
 
-    Sparse activations follow `CO_OCCURRENCE` (AU06 with AU12, AU01 with AU02, AU25 with
-    AU26). Values are rounded to 0.001 so that CSV files store them exactly.
+    Presets and sparse activations follow `CO_OCCURRENCE` (AU06 with AU12, AU01 with
+    AU02, AU25 with AU26). Values are rounded to 0.001 so that CSV files store them exactly.
 
     Args:
         rng: the generator to draw from (the caller owns reproducibility).
