@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -339,9 +339,64 @@ class Editor:
         frames.append(self._frame(image, faces, crops, matrices, masks, source, keys[-1]))
         return frames
 
+    def edit_frames(self, frames: Iterable[np.ndarray], expression: str | None = None,
+                    aus: str | None = None, *, intensity: float = 1.0,
+                    keep_others: bool = False, source_aus: np.ndarray | None = None,
+                    face_index: int = 0, smoothing: float = 0.6) -> Iterator[np.ndarray]:
+        """Edits one face through a video, with its landmarks smoothed over time.
+
+        The face is picked in the first frame where one is found (`face_index`, 0 =
+        largest) and then followed (the detection nearest to it). Its box and
+        landmarks are an exponential moving average, `l_t = smoothing · l_(t−1) +
+        (1 − smoothing) · detected_t`, so the crop, and therefore the edit, does not
+        jitter; the source expression is estimated once, on the first tracked frame.
+        Frames without the face pass through unchanged (or use the last track).
+
+        Args:
+            frames: (H, W, 3) uint8 RGB frames.
+            expression, aus, intensity, keep_others, source_aus: as in `edit`.
+            face_index: which face to follow, among the first frame's faces.
+            smoothing: weight of the past in [0, 1); 0 disables smoothing.
+
+        Yields:
+            Edited (H, W, 3) uint8 frames, one per input frame.
+        """
+        if not 0 <= smoothing < 1:
+            raise EditError(f"smoothing must be in [0, 1); received {smoothing}.")
+        track: Face | None = None
+        source = None if source_aus is None else np.asarray(source_aus, np.float32)
+        for frame in frames:
+            found = [f for f in detect_faces(frame, self.detector)
+                     if f.size >= self.min_face_size]
+            if track is None and len(found) > face_index:
+                track = found[face_index]
+            elif track is not None and found:
+                nearest = min(found, key=lambda f: np.linalg.norm(
+                    f.landmarks5.mean(0) - track.landmarks5.mean(0)))
+                track = _smoothed(track, nearest, smoothing)
+            if track is None:
+                yield frame.copy()
+                continue
+            if source is None:
+                source = self.estimate_aus(self.align(frame, [track])[0])[0]
+            yield self.edit(frame, expression, aus, intensity=intensity, keep_others=keep_others,
+                            source_aus=source, faces=[track]).image
+
     def _frame(self, image, faces, crops, matrices, masks, source, target) -> np.ndarray:
         edited = images_from_model(self.run(crops, source, target.astype(np.float32))["edited"])
         edits = [FaceEdit(f, m, c, e, k, s, t)
                  for f, m, c, e, k, s, t in zip(faces, matrices, crops, edited, masks, source,
                                                 target)]
         return self.compose(image, edits)
+
+
+def _smoothed(previous: Face, current: Face, weight: float) -> Face:
+    """Exponential moving average of a face's box and landmarks (weight on the past)."""
+
+    def mix(old, new):
+        return None if old is None or new is None else weight * old + (1 - weight) * new
+
+    box = mix(np.array(previous.box, float), np.array(current.box, float))
+    return Face(tuple(int(v) for v in np.rint(box)), current.score,
+                mix(previous.landmarks5, current.landmarks5),
+                mix(previous.landmarks68, current.landmarks68), current.detector)

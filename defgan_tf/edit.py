@@ -1,0 +1,249 @@
+"""Command line: edit the facial expression of every face in photos (or a video).
+
+    python -m defgan_tf.edit photo.jpg --model runs/quickstart --expression happy
+    python -m defgan_tf.edit photos/ --model model.tflite --aus AU12=0.9,AU06=0.6 --out edited/
+    python -m defgan_tf.edit photo.jpg --model runs/quickstart --sweep AU12 --steps 8
+    python -m defgan_tf.edit photo.jpg --model runs/quickstart --animate neutral,happy --fps 15
+
+A thin layer over `defgan_tf.editing.Editor`: it expands the inputs, names the
+outputs, and turns every user mistake into a one-line message. One bad input does
+not stop the others; a summary lists what failed and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from defgan_tf import aus as au_vocabulary
+from defgan_tf.data.faces import DETECTORS
+from defgan_tf.editing import media
+
+EXIT_FAILED_INPUTS = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `defgan-edit` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="defgan-edit", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="images, folders (their images and videos) or glob patterns; "
+                             "a .mp4/.mov/.avi/.mkv is edited frame by frame")
+    parser.add_argument("--model", required=True,
+                        help="training run directory, SavedModel directory or .tflite file")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--expression", help="preset name, e.g. happy (see --presets)")
+    target.add_argument("--aus", help="target AUs, e.g. AU12=0.9,AU06=0.6 (others 0 unless "
+                                      "--keep-others)")
+    target.add_argument("--sweep", metavar="AU",
+                        help="write a strip of one AU from 0 to 1 (deformed and final rows)")
+    target.add_argument("--all-expressions", action="store_true",
+                        help="write the input face edited to every preset, in one row")
+    target.add_argument("--animate", metavar="A,B,...",
+                        help="write a GIF/MP4 moving through these expressions ('source' = "
+                             "the face's own)")
+    parser.add_argument("--presets", metavar="FILE",
+                        help="YAML or CSV expression presets extending the built-in ones")
+    parser.add_argument("--intensity", type=float, default=1.0,
+                        help="fraction of the change from source to target (>1 exaggerates)")
+    parser.add_argument("--keep-others", action="store_true",
+                        help="only the named AUs (or the preset's non-zero ones) change")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--source-aus", metavar="SPEC",
+                        help="source expression instead of the critic's estimate")
+    source.add_argument("--openface-csv", metavar="FILE",
+                        help="source expression from an OpenFace CSV (its first usable row)")
+    parser.add_argument("--face-index", type=int,
+                        help="edit only this face, 0 = largest (default: every face; the "
+                             "largest for --sweep/--all-expressions/video)")
+    parser.add_argument("--detector", choices=DETECTORS, default="hog")
+    parser.add_argument("--out", help="output file (one input) or folder (default: beside "
+                                      "each input, with a suffix)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--steps", type=int, default=8, help="columns of --sweep")
+    parser.add_argument("--fps", type=float, default=15.0,
+                        help="frames per second of --animate; one second per transition")
+    parser.add_argument("--debug", action="store_true",
+                        help="also write each face's deformed image, mask, flow and "
+                             "|edit − input| heatmap")
+    return parser
+
+
+@dataclasses.dataclass
+class Job:
+    """What to do with every input, resolved once from the arguments."""
+
+    tag: str
+    suffix: str | None  # None: keep the input's suffix
+    source_aus: np.ndarray | None
+
+
+def expand_inputs(patterns: list[str]) -> list[pathlib.Path]:
+    """Files named by the INPUT arguments: files as given, folders' media, globs' matches."""
+    suffixes = media.IMAGE_SUFFIXES + media.VIDEO_SUFFIXES
+    paths: list[pathlib.Path] = []
+    for pattern in patterns:
+        path = pathlib.Path(pattern)
+        if path.is_dir():
+            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+        elif not path.exists() and glob.has_magic(pattern):
+            paths += sorted(pathlib.Path(p) for p in glob.glob(pattern, recursive=True)
+                            if pathlib.Path(p).suffix.lower() in suffixes)
+        else:
+            paths.append(path)
+    return paths
+
+
+def _job(args: argparse.Namespace, presets) -> Job:
+    """Validates the target and source once, before any input is read."""
+    source = None
+    if args.source_aus:
+        source = au_vocabulary.parse_aus(args.source_aus)
+    elif args.openface_csv:
+        path = pathlib.Path(args.openface_csv)
+        if not path.is_file():
+            raise ValueError(f"--openface-csv {str(path)!r}: no such file.")
+        with path.open() as lines:
+            table = au_vocabulary.read_openface_csv(lines, str(path))
+        if not table.rows:
+            raise ValueError(f"{path}: no usable row ({len(table.skipped)} skipped).")
+        source = table.rows[0].aus
+    if args.expression:
+        au_vocabulary.get_expression(args.expression, presets)
+        return Job(args.expression.lower(), None, source)
+    if args.aus:
+        au_vocabulary.parse_aus(args.aus)
+        return Job("edited", None, source)
+    if args.sweep:
+        code = au_vocabulary.AU_CODES[au_vocabulary.au_index(args.sweep)]
+        return Job(f"sweep_{code}", ".png", source)
+    if args.all_expressions:
+        return Job("all_expressions", ".png", source)
+    for name in args.animate.split(","):
+        if name.strip() != "source":
+            au_vocabulary.get_expression(name.strip(), presets)
+    return Job("animation", ".gif", source)
+
+
+def output_path(input_path: pathlib.Path, job: Job, out: str | None, many: bool,
+                video: bool = False) -> pathlib.Path:
+    """Where the result of one input goes (see --out)."""
+    suffix = ".mp4" if video else (job.suffix or input_path.suffix)
+    name = f"{input_path.stem}_{job.tag}{suffix}"
+    if out is None:
+        return input_path.with_name(name)
+    out_path = pathlib.Path(out)
+    if many or out_path.is_dir() or not out_path.suffix:
+        return out_path / name
+    return out_path
+
+
+def _write(path: pathlib.Path, image: np.ndarray, overwrite: bool) -> None:
+    _refuse_existing(path, overwrite)
+    media.write_image(path, image)
+
+
+def _refuse_existing(path: pathlib.Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"output {path} exists; pass --overwrite to replace it.")
+
+
+def edit_one(editor, args: argparse.Namespace, job: Job, input_path: pathlib.Path,
+             out_path: pathlib.Path) -> int:
+    """Edits one input and writes its outputs; returns the number of faces edited."""
+    target = {"expression": args.expression, "aus": args.aus, "intensity": args.intensity,
+              "keep_others": args.keep_others}
+    if input_path.suffix.lower() in media.VIDEO_SUFFIXES:
+        _refuse_existing(out_path, args.overwrite)
+        frames, fps = media.read_video(input_path)
+        edited = list(editor.edit_frames(frames, **target, source_aus=job.source_aus,
+                                         face_index=args.face_index or 0))
+        media.write_animation(out_path, edited, fps)
+        return 1
+    image = media.read_image(input_path)
+    face_index = args.face_index or 0
+    if args.sweep:
+        _write(out_path, editor.sweep(image, args.sweep, args.steps, face_index,
+                                      job.source_aus), args.overwrite)
+        return 1
+    if args.all_expressions:
+        _write(out_path, editor.all_expressions(image, face_index, job.source_aus),
+               args.overwrite)
+        return 1
+    if args.animate:
+        _refuse_existing(out_path, args.overwrite)
+        frames = editor.animate(image, [k.strip() for k in args.animate.split(",")],
+                                max(round(args.fps), 1), args.face_index, job.source_aus)
+        media.write_animation(out_path, frames, args.fps)
+        return len(editor.find_faces(image, args.face_index))
+    result = editor.edit(image, **target, source_aus=job.source_aus,
+                         face_index=args.face_index, return_maps=args.debug)
+    _write(out_path, result.image, args.overwrite)
+    if args.debug:
+        from defgan_tf.editing.visualize import labelled_grid
+
+        for k, face in enumerate(result.faces):
+            maps = face.debug_images()
+            debug_path = out_path.with_name(f"{out_path.stem}_debug_face{k}.png")
+            _write(debug_path, labelled_grid([list(maps.values())], list(maps)),
+                   args.overwrite)
+    return len(result.faces)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs `defgan-edit`; returns the exit status (0 ok, 1 some inputs failed, 2 usage)."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from defgan_tf.editing.editor import Editor
+
+    try:
+        presets = au_vocabulary.load_presets(args.presets) if args.presets else None
+        job = _job(args, presets)
+        if not np.isfinite(args.intensity) or args.intensity < 0:
+            raise ValueError(f"--intensity must be ≥ 0; received {args.intensity}.")
+        if args.steps < 2:
+            raise ValueError(f"--steps must be at least 2; received {args.steps}.")
+        inputs = expand_inputs(args.inputs)
+        if not inputs:
+            raise ValueError(f"no image or video matches {' '.join(args.inputs)}.")
+        editor = Editor.from_path(args.model, detector=args.detector, presets=presets)
+    except ValueError as error:
+        print(f"defgan-edit: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    many = len(inputs) > 1
+    failures: list[tuple[pathlib.Path, str]] = []
+    faces = 0
+    start = time.perf_counter()
+    for input_path in inputs:
+        video = input_path.suffix.lower() in media.VIDEO_SUFFIXES
+        out_path = output_path(input_path, job, args.out, many, video)
+        try:
+            faces += edit_one(editor, args, job, input_path, out_path)
+        except (ValueError, OSError) as error:
+            message = str(error).removeprefix(f"{input_path}: ")
+            print(f"error: {input_path}: {message}", file=sys.stderr)
+            failures.append((input_path, message))
+            continue
+        print(f"{input_path} -> {out_path}")
+    done = len(inputs) - len(failures)
+    print(f"Edited {done} of {len(inputs)} input(s), {faces} face(s), in "
+          f"{time.perf_counter() - start:.1f} s.")
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for path, message in failures:
+            print(f"  {path}: {message}", file=sys.stderr)
+        return EXIT_FAILED_INPUTS
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

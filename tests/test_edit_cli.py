@@ -1,0 +1,145 @@
+"""Tests for `defgan-edit` on the astronaut photograph with a tiny untrained run directory."""
+
+import pathlib
+
+import numpy as np
+import pytest
+import skimage.data
+import tensorflow as tf
+from PIL import Image
+
+from defgan_tf import edit
+from defgan_tf.config import load_config, save_config
+from defgan_tf.editing import media
+
+QUICKSTART = pathlib.Path(__file__).parents[1] / "configs" / "quickstart.yaml"
+TINY = ["model.image_size=32", "model.generator_width=4", "model.deformation_width=4",
+        "model.critic_width=4", "model.n_res=1"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run directory as training leaves it: config.yaml and checkpoints/."""
+    from defgan_tf.models import build_defgan
+
+    path = tmp_path_factory.mktemp("run")
+    config = load_config(QUICKSTART, TINY)
+    save_config(config, path / "config.yaml")
+    tf.train.Checkpoint(model=build_defgan(config, with_embedder=False)).save(
+        str(path / "checkpoints" / "ckpt"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(run_dir):
+    from defgan_tf.editing.backends import load_backend
+
+    return load_backend(run_dir)
+
+
+@pytest.fixture
+def warm(run_dir, loaded, monkeypatch):
+    """Every main() after the first reuses one loaded backend (loading and tracing cost ~3 s)."""
+    from defgan_tf.editing import editor
+
+    real = editor.load_backend
+    monkeypatch.setattr(editor, "load_backend",
+                        lambda path: loaded if pathlib.Path(path) == run_dir else real(path))
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    astronaut = skimage.data.astronaut()
+    media.write_image(folder / "astronaut.png", astronaut)
+    media.write_image(folder / "wall.png", np.full((120, 160, 3), 90, np.uint8))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)
+    media.write_image(folder / "two.jpg", two)
+    return folder
+
+
+def _run(capsys, *argv):
+    status = edit.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return status, out, err
+
+
+def test_folder_with_bad_inputs_edits_the_good_ones(run_dir, photos, tmp_path, capsys):
+    status, out, err = _run(capsys, photos / "astronaut.png", photos / "wall.png",
+                            photos / "broken.jpg", "--model", run_dir,
+                            "--expression", "happy", "--out", tmp_path)
+    assert status == 1
+    assert "error: " + str(photos / "wall.png") + ": no face found" in err
+    assert "broken.jpg: not a readable image" in err
+    assert "Edited 1 of 3 input(s), 1 face(s)" in out
+    original = media.read_image(photos / "astronaut.png")
+    edited = media.read_image(tmp_path / "astronaut_happy.png")
+    assert edited.shape == original.shape
+    changed = np.any(edited != original, axis=-1)
+    assert changed[76:167, 175:266].mean() > 0.3  # the face box
+    assert not changed[:, :120].any() and not changed[260:].any()
+
+
+def test_two_faces_jpeg_with_debug_maps(warm, run_dir, photos, tmp_path, capsys):
+    out_file = tmp_path / "smile.jpg"
+    status, out, _ = _run(capsys, photos / "two.jpg", "--model", run_dir,
+                          "--aus", "AU12=0.9,AU06=0.6", "--out", out_file, "--debug")
+    assert status == 0 and "2 face(s)" in out
+    with Image.open(out_file) as image:
+        assert image.format == "JPEG" and image.size == (1024, 512)
+    debug = sorted(p.name for p in tmp_path.glob("smile_debug_face*.png"))
+    assert debug == ["smile_debug_face0.png", "smile_debug_face1.png"]
+    # One labelled row: input, deformed, attention, flow, difference, edited.
+    assert media.read_image(tmp_path / debug[0]).shape == (18 + 96, 6 * 96, 3)
+
+
+def test_existing_output_is_refused_without_overwrite(warm, run_dir, photos, tmp_path, capsys):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"keep me")
+    args = (photos / "astronaut.png", "--model", run_dir, "--expression", "sad",
+            "--out", target)
+    status, _, err = _run(capsys, *args)
+    assert status == 1 and "exists; pass --overwrite to replace it" in err
+    assert target.read_bytes() == b"keep me"
+    status, _, _ = _run(capsys, *args, "--overwrite")
+    assert status == 0 and media.read_image(target).shape == (512, 512, 3)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--expression", "hapy"], "Unknown expression 'hapy'"),
+    (["--aus", "AU13=1"], "Unknown action unit 'AU13'"),
+    (["--sweep", "AU12", "--steps", "1"], "--steps must be at least 2; received 1"),
+])
+def test_usage_errors_exit_2_before_any_input(warm, run_dir, photos, capsys, argv, message):
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", run_dir, *argv)
+    assert status == 2 and message in err and err.startswith("defgan-edit: error:")
+
+
+def test_not_a_model(photos, tmp_path, capsys):
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", tmp_path,
+                          "--expression", "happy")
+    assert status == 2 and "is not a model: expected a training run directory" in err
+
+
+def test_sweep_grid_and_animation(warm, run_dir, photos, tmp_path, capsys):
+    base = (photos / "astronaut.png", "--model", run_dir, "--out", tmp_path)
+    assert _run(capsys, *base, "--sweep", "AU12", "--steps", "3")[0] == 0
+    assert media.read_image(tmp_path / "astronaut_sweep_AU12.png").shape == (
+        18 + 2 * 96, 70 + 3 * 96, 3)
+    assert _run(capsys, *base, "--all-expressions")[0] == 0
+    assert (tmp_path / "astronaut_all_expressions.png").is_file()
+    assert _run(capsys, *base, "--animate", "neutral,happy", "--fps", "4")[0] == 0
+    with Image.open(tmp_path / "astronaut_animation.gif") as gif:
+        assert gif.n_frames == 5 and gif.size == (512, 512)
+
+
+def test_video_is_edited_frame_by_frame(warm, run_dir, tmp_path, capsys):
+    frame = skimage.data.astronaut()
+    clip = tmp_path / "clip.mp4"
+    media.write_animation(clip, [frame, np.roll(frame, 2, axis=1), frame], fps=5)
+    status, _, _ = _run(capsys, clip, "--model", run_dir, "--expression", "surprise")
+    assert status == 0
+    frames, fps = media.read_video(tmp_path / "clip_surprise.mp4")
+    assert fps == 5 and len(list(frames)) == 3
