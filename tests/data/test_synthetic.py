@@ -88,7 +88,7 @@ def test_each_au_alone_changes_pixels_only_inside_its_region(seed):
         diff = np.abs(out.image.astype(int) - neutral).max(-1)
         outside = ~out.regions[..., AU[code]]
         assert diff[outside].max() <= 2, (code, diff[outside].max())
-        assert (diff > 12).sum() >= 3, f"{code} barely changes the face"
+        assert (diff > 6).sum() >= 3, f"{code} barely changes the face"
 
 
 def _moved(code: str, seed: int = 4, size: int = 128) -> tuple[np.ndarray, np.ndarray]:

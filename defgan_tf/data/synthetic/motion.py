@@ -30,17 +30,24 @@ class Controls:
     radii: np.ndarray
 
 
+# Wendland's kernel falls to half height at 0.3 of its radius; control points are given
+# with the reach of their visible motion, so their kernel radius is REACH times that.
+REACH = 1.6
 # A kernel moving a point by m spreads over at least SPREAD * m: Wendland's steepest slope
 # is 2.1 / radius, so this keeps a lone control point's field from compressing the
 # skin by more than ~60 % (the warp stays invertible).
 SPREAD = 3.6
+# Where an AU moves the face by at least this many pixels (at intensity 1) is its region.
+REGION_MIN_PX = 0.01
+# Texture windows reach this share of a kernel's radius.
+WINDOW_REACH = 0.6
 
 
 def _controls(points) -> Controls:
-    """Builds `Controls` from [(centre, (dx, dy) in 128-px, radius), ...]."""
+    """Builds `Controls` from [(centre, (dx, dy) in 128-px, visible reach), ...]."""
     centres = np.array([np.asarray(c, float) for c, _, _ in points])
     moves = np.array([np.asarray(d, float) for _, d, _ in points]) * PX
-    radii = np.array([r for _, _, r in points], float)
+    radii = REACH * np.array([r for _, _, r in points], float)
     radii = np.maximum(radii, SPREAD * np.linalg.norm(moves, axis=-1))
     return Controls(centres, moves, radii)
 
@@ -107,8 +114,9 @@ def au_controls(ident: Identity, geom: Geometry) -> list[Controls]:
                  (above_lip[5], (0, 0), 0.03)],
         "AU20": both(lambda s: [(corner(s), (s * 2.8, 0.6), 0.045),
                                 (corner(s) + vec(s * 0.03, 0), (s * 1.0, 0), 0.04)]),
-        "AU23": [*both(lambda s: [(corner(s), (-s * 1.6, 0), 0.035)]),
-                 (up_cols[5], (0, 0.7), 0.03), (low_cols[5], (0, -0.7), 0.03)],
+        "AU23": [*both(lambda s: [(corner(s), (-s * 2.2, 0), 0.035)]),
+                 *[(up_cols[c], (0, 1.0), 0.025) for c in (3, 5, 7)],
+                 *[(low_cols[c], (0, -1.0), 0.025) for c in (3, 5, 7)]],
         "AU25": [*[(above_lip[c], (0, -0.5), 0.035) for c in (3, 5, 7)],
                  *[(below_lip[c], (0, 1.1), 0.035) for c in (3, 5, 7)],
                  (lm[48], (0, 0), 0.03), (lm[54], (0, 0), 0.03)],
@@ -161,8 +169,8 @@ class MotionBasis:
     Attributes:
         fields: 17 `Patch`es, each AU's backward displacement at intensity 1, (h, w, 2)
             pixels over its region's bounding box; the flow is linear in the AUs.
-        regions: (17, S, S) bool, where each AU's field can be non-zero (its kernels'
-            support, one pixel wider).
+        regions: (17, S, S) bool, where each AU moves the face by `REGION_MIN_PX` or more
+            at intensity 1, or may draw texture (its window), one pixel wider.
         windows: (17, S, S) float32 in [0, 1], smooth weights that are 1 in the core of
             each region and 0 outside it (texture is faded in with them).
     """
@@ -175,8 +183,8 @@ class MotionBasis:
 def motion_basis(controls: list[Controls], matrix: np.ndarray, size: int) -> MotionBasis:
     """Evaluates every AU's RBF field and region for one posed face.
 
-    Each kernel is evaluated only on the pixels of its support, so the cost grows with
-    the area the AUs cover, not with the image.
+    Each AU is evaluated only on the bounding box of its kernels' supports, so the cost
+    grows with the area the AUs cover, not with the image.
 
     Args:
         controls: `au_controls(...)`, canonical units.
@@ -207,9 +215,12 @@ def motion_basis(controls: list[Controls], matrix: np.ndarray, size: int) -> Mot
                      axis[ys][None, :, None] - centres[:, 1, None, None].astype(np.float32))
         rel = d / radii[:, None, None].astype(np.float32)
         fields[a, ys, xs] = np.tensordot(wendland(rel), weights.astype(np.float32), axes=(0, 0))
-        regions[a, ys, xs] = (d <= radii[:, None, None] + 1).any(0)
-        near = np.clip((1 - rel) / 0.4, 0, 1).max(0)
+        movers = np.linalg.norm(moves, axis=-1) > 0  # anchors hold still: no texture there
+        near = np.clip((1 - rel[movers] / WINDOW_REACH) / 0.5, 0, 1).max(0)
         windows[a, ys, xs] = near * near * (3 - 2 * near)
+        moving = np.abs(fields[a, ys, xs]).max(-1) >= REGION_MIN_PX
+        regions[a, ys, xs] = cv2.dilate((moving | (near > 0)).astype(np.uint8),
+                                        np.ones((3, 3), np.uint8)) > 0
     patches = [Patch.of(fields[a], regions[a]) for a in range(NUM_AUS)]
     return MotionBasis(patches, regions, windows)
 

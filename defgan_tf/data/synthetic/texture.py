@@ -21,7 +21,10 @@ _SHIFT = 4
 MOUTH_DARK = np.array([34.0, 9.0, 12.0], np.float32)
 TEETH = np.array([238.0, 233.0, 218.0], np.float32)
 _AU = {code: i for i, code in enumerate(AU_CODES)}
-LIP_KEEP = 0.85  # share of each lip's neutral thickness kept visible when the lips part
+# A stretched lip thins: it loses LIP_THINNING of its stretch, down to MIN_LIP of its
+# neutral thickness; the rest of the stretch is the mouth opening.
+LIP_THINNING = 0.5
+MIN_LIP = 0.6
 
 
 def _fixed(points: np.ndarray) -> np.ndarray:
@@ -183,8 +186,8 @@ def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarr
                clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Draws the mouth interior and teeth where the deformation has parted the lips.
 
-    The lips keep `LIP_KEEP` of their neutral thickness along each column; whatever the
-    warp stretched beyond that is the opening.
+    Along each column a lip keeps its neutral thickness, less `LIP_THINNING` of its
+    stretch; whatever else the warp stretched is the opening.
 
     Args:
         image: (S, S, 3) float32, modified in place.
@@ -197,12 +200,15 @@ def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarr
     """
     up, line, low = columns
     neutral_up, neutral_line, neutral_low = neutral_columns
-    thick_up = LIP_KEEP * np.linalg.norm(neutral_line - neutral_up, axis=-1)[:, None]
-    thick_low = LIP_KEEP * np.linalg.norm(neutral_low - neutral_line, axis=-1)[:, None]
-    span_up = np.linalg.norm(line - up, axis=-1)[:, None] + 1e-6
-    span_low = np.linalg.norm(low - line, axis=-1)[:, None] + 1e-6
-    upper_edge = up + (line - up) * np.minimum(1.0, thick_up / span_up)
-    lower_edge = low + (line - low) * np.minimum(1.0, thick_low / span_low)
+
+    def inner_edge(outer, neutral_outer, neutral_inner):
+        thick = np.linalg.norm(neutral_inner - neutral_outer, axis=-1)[:, None]
+        span = np.linalg.norm(line - outer, axis=-1)[:, None] + 1e-6
+        visible = np.clip(thick - LIP_THINNING * (span - thick), MIN_LIP * thick, span)
+        return outer + (line - outer) * visible / span
+
+    upper_edge = inner_edge(up, neutral_up, neutral_line)
+    lower_edge = inner_edge(low, neutral_low, neutral_line)
     gap = lower_edge[:, 1] - upper_edge[:, 1]
     size = image.shape[0]
     opening = np.clip((gap.max() - 0.3 * size / 128) / (0.6 * size / 128), 0, 1)
