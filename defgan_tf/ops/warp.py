@@ -44,7 +44,7 @@ def identity_grid(
     xs = tf.linspace(tf.constant(-1.0, dtype), tf.constant(1.0, dtype), width)
     ys = tf.linspace(tf.constant(-1.0, dtype), tf.constant(1.0, dtype), height)
     grid_x, grid_y = tf.meshgrid(xs, ys, indexing="xy")  # each (H, W)
-    grid = tf.stack([grid_x, grid_y], axis=-1)[tf.newaxis]
+    grid = tf.expand_dims(tf.stack([grid_x, grid_y], axis=-1), 0)
     return tf.tile(grid, tf.stack([batch, 1, 1, 1]))
 
 
@@ -133,8 +133,10 @@ def _bilinear(image: tf.Tensor, x_px: tf.Tensor, y_px: tf.Tensor, padding: str) 
     x_px = tf.clip_by_value(x_px, 0.0, tf.cast(width - 1, tf.float32))
     y_px = tf.clip_by_value(y_px, 0.0, tf.cast(height - 1, tf.float32))
     x_floor, y_floor = tf.floor(x_px), tf.floor(y_px)
-    weight_x = (x_px - x_floor)[..., tf.newaxis]  # (B, N, 1)
-    weight_y = (y_px - y_floor)[..., tf.newaxis]
+    # expand_dims, not [..., tf.newaxis]: TFLite's builtin STRIDED_SLICE cannot add
+    # axes to dynamically shaped tensors (batch None).
+    weight_x = tf.expand_dims(x_px - x_floor, -1)  # (B, N, 1)
+    weight_y = tf.expand_dims(y_px - y_floor, -1)
     x0 = tf.cast(x_floor, tf.int32)
     y0 = tf.cast(y_floor, tf.int32)
     x1 = tf.minimum(x0 + 1, width - 1)
@@ -142,8 +144,9 @@ def _bilinear(image: tf.Tensor, x_px: tf.Tensor, y_px: tf.Tensor, padding: str) 
     # Four gathers on the flattened (B·H·W, C) image: measured fastest on CPU,
     # with and without XLA, of the variants listed in docs/warp.md.
     pixels = tf.reshape(image, tf.stack([-1, channels]))
-    row0 = (tf.range(batch)[:, tf.newaxis] * height + y0) * width  # (B, N)
-    row1 = (tf.range(batch)[:, tf.newaxis] * height + y1) * width
+    first_row = tf.expand_dims(tf.range(batch) * height, -1)  # (B, 1)
+    row0 = (first_row + y0) * width  # (B, N)
+    row1 = (first_row + y1) * width
     top_left = tf.gather(pixels, row0 + x0)
     top_right = tf.gather(pixels, row0 + x1)
     bottom_left = tf.gather(pixels, row1 + x0)
@@ -151,7 +154,7 @@ def _bilinear(image: tf.Tensor, x_px: tf.Tensor, y_px: tf.Tensor, padding: str) 
     top = top_left + weight_x * (top_right - top_left)
     bottom = bottom_left + weight_x * (bottom_right - bottom_left)
     sampled = top + weight_y * (bottom - top)  # (B, N, C)
-    out_shape = tf.concat([points_shape, channels[tf.newaxis]], axis=0)
+    out_shape = tf.concat([points_shape, tf.reshape(channels, [1])], axis=0)
     return tf.cast(tf.reshape(sampled, out_shape), out_dtype)
 
 

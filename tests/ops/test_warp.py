@@ -211,24 +211,34 @@ def test_rank_3_image_is_rejected():
 class _OffsetWarp(keras.layers.Layer):
     """Deforms an image with a raw field, as the deformation generator does."""
 
+    def __init__(self, padding, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = padding
+
     def call(self, image, raw):
-        return warp(image, offset_grid(raw, 2.0))
+        return warp(image, offset_grid(raw, 2.0), self.padding)
 
 
-def test_keras_model_with_warp_converts_to_tflite_builtins():
-    image = keras.Input((6, 8, 3), batch_size=1)
+@pytest.mark.parametrize("padding", ["border", "zeros"])
+def test_savedmodel_with_dynamic_batch_converts_to_tflite_builtins(padding, tmp_path):
+    image = keras.Input((6, 8, 3))  # batch None, as the export writes it
     raw = keras.layers.Conv2D(2, 3, padding="same", kernel_initializer="random_normal")(image)
-    model = keras.Model(image, _OffsetWarp()(image, raw))
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    model = keras.Model(image, _OffsetWarp(padding)(image, raw))
+    model.export(str(tmp_path / "saved"), verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())
     op_names = {op["op_name"] for op in interpreter._get_ops_details()}
     assert "GATHER" in op_names
     assert not any(name.startswith("Flex") or name == "CUSTOM" for name in op_names)
 
-    interpreter.allocate_tensors()
-    sample = np.random.default_rng(10).uniform(-1, 1, (1, 6, 8, 3)).astype(np.float32)
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], sample)
-    interpreter.invoke()
-    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    np.testing.assert_allclose(lite, model(sample).numpy(), atol=1e-5, rtol=0)
+    rng = np.random.default_rng(10)
+    input_index = interpreter.get_input_details()[0]["index"]
+    for batch in (1, 3):
+        interpreter.resize_tensor_input(input_index, [batch, 6, 8, 3])
+        interpreter.allocate_tensors()
+        sample = rng.uniform(-1, 1, (batch, 6, 8, 3)).astype(np.float32)
+        interpreter.set_tensor(input_index, sample)
+        interpreter.invoke()
+        lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(lite, model(sample).numpy(), atol=1e-5, rtol=0)
