@@ -33,8 +33,8 @@ EXIT_USAGE = 2
 def build_parser() -> argparse.ArgumentParser:
     """The `defgan-edit` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="defgan-edit", description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        prog="defgan-edit", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="images, folders (their images and videos) or glob patterns; "
                              "a .mp4/.mov/.avi/.mkv is edited frame by frame")
@@ -49,12 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--all-expressions", action="store_true",
                         help="write the input face edited to every preset, in one row")
     target.add_argument("--animate", metavar="A,B,...",
-                        help="write a GIF/MP4 moving through these expressions ('source' = "
-                             "the face's own)")
+                        help="write a GIF (or the .mp4 that --out names) moving through "
+                             "these expressions ('source' = the face's own)")
     parser.add_argument("--presets", metavar="FILE",
                         help="YAML or CSV expression presets extending the built-in ones")
     parser.add_argument("--intensity", type=float, default=1.0,
-                        help="fraction of the change from source to target (>1 exaggerates)")
+                        help="fraction of the change from source to target, >1 exaggerates "
+                             "(default 1)")
     parser.add_argument("--keep-others", action="store_true",
                         help="only the named AUs (or the preset's non-zero ones) change")
     source = parser.add_mutually_exclusive_group()
@@ -65,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face-index", type=int,
                         help="edit only this face, 0 = largest (default: every face; the "
                              "largest for --sweep/--all-expressions/video)")
-    parser.add_argument("--detector", choices=DETECTORS, default="hog")
+    parser.add_argument("--detector", choices=DETECTORS, default="hog",
+                        help="dlib HOG (default), dlib CNN (slower, more poses) or OpenCV Haar")
     parser.add_argument("--out", help="output file (one input) or folder (default: beside "
                                       "each input, with a suffix)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    parser.add_argument("--steps", type=int, default=8, help="columns of --sweep")
+    parser.add_argument("--steps", type=int, default=8, help="columns of --sweep (default 8)")
     parser.add_argument("--fps", type=float, default=15.0,
-                        help="frames per second of --animate; one second per transition")
+                        help="frames per second of --animate, one second per transition "
+                             "(default 15)")
     parser.add_argument("--debug", action="store_true",
                         help="also write each face's deformed image, mask, flow and "
                              "|edit − input| heatmap")

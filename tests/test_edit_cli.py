@@ -9,6 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from defgan_tf import edit
+from defgan_tf.aus import AU_CODES
 from defgan_tf.config import load_config, save_config
 from defgan_tf.editing import media
 
@@ -143,3 +144,18 @@ def test_video_is_edited_frame_by_frame(warm, run_dir, tmp_path, capsys):
     assert status == 0
     frames, fps = media.read_video(tmp_path / "clip_surprise.mp4")
     assert fps == 5 and len(list(frames)) == 3
+
+
+def test_openface_csv_gives_the_source(warm, run_dir, photos, tmp_path, capsys):
+    columns = ["frame", "face_id", "confidence", "success"] + [f"{c}_r" for c in AU_CODES]
+    good = tmp_path / "openface.csv"
+    good.write_text(", ".join(columns) + "\n" + ", ".join(["1", "0", "0.98", "1"]
+                                                           + ["2.5"] * len(AU_CODES)) + "\n")
+    status, _, _ = _run(capsys, photos / "astronaut.png", "--model", run_dir, "--aus",
+                        "AU12=1", "--openface-csv", good, "--out", tmp_path / "o.png")
+    assert status == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("frame, AU01_r\n1, 2\n")
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", run_dir, "--aus",
+                          "AU12=1", "--openface-csv", bad)
+    assert status == 2 and "bad.csv: " in err and "AU02_r" in err
