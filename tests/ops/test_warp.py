@@ -173,17 +173,21 @@ def test_dynamic_batch_and_size_in_a_traced_function():
                                    atol=1e-5)
 
 
-def test_jit_compile_matches_eager():
+def test_jit_compile_matches_eager_with_gradients():
     rng = np.random.default_rng(8)
-    image = rng.uniform(size=(2, 5, 6, 3)).astype(np.float32)
-    raw = rng.normal(size=(2, 5, 6, 2)).astype(np.float32)
+    image = tf.constant(rng.uniform(size=(2, 5, 6, 3)), tf.float32)
+    raw = tf.constant(rng.normal(size=(2, 5, 6, 2)), tf.float32)
 
-    @tf.function(jit_compile=True)
-    def compiled(image, raw):
-        return warp(image, offset_grid(raw, 1.5), padding="zeros")
+    def loss_and_gradients(image, raw):
+        with tf.GradientTape() as tape:
+            tape.watch([image, raw])
+            deformed = warp(image, offset_grid(raw, 1.5), padding="zeros")
+            loss = tf.reduce_sum(tf.square(deformed))
+        return [deformed, *tape.gradient(loss, [image, raw])]
 
-    np.testing.assert_allclose(compiled(image, raw), warp(image, offset_grid(raw, 1.5), "zeros"),
-                               atol=1e-6)
+    compiled = tf.function(loss_and_gradients, jit_compile=True)(image, raw)
+    for got, want in zip(compiled, loss_and_gradients(image, raw)):
+        np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
