@@ -81,8 +81,8 @@ def gradient_penalty(
     interpolated = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as tape:
         tape.watch(interpolated)
-        scores = _per_sample_mean(critic_fn(interpolated))
-    gradients = tf.cast(tape.gradient(tf.reduce_sum(scores), interpolated), tf.float32)
+        total = tf.reduce_sum(_per_sample_mean(critic_fn(interpolated)))
+    gradients = tf.cast(tape.gradient(total, interpolated), tf.float32)
     norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + _NORM_EPSILON)
     return tf.reduce_mean(tf.square(norms - 1.0))
 
