@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from defgan_tf.aus import AU_CODES, PRESETS, UnknownExpressionError, au_index
+from defgan_tf.data import faces
+from defgan_tf.editing import media
 from defgan_tf.editing.backends import images_to_model
 from defgan_tf.editing.editor import EditError, Editor
 
@@ -113,3 +115,20 @@ def test_sweep_all_expressions_and_animation(editor, astronaut):
     assert not np.array_equal(frames[0], frames[3])
     with pytest.raises(EditError, match="at least 2"):
         editor.sweep(astronaut, "AU12", steps=1)
+
+
+def test_editor_crops_exactly_like_training_preparation(editor, astronaut, tmp_path):
+    media.write_image(tmp_path / "raw" / "astronaut.png", astronaut)
+    report = faces.prepare_face_crops(tmp_path / "raw", tmp_path / "crops", editor.image_size)
+    crops, _, _ = editor.align(astronaut, editor.find_faces(astronaut))
+    np.testing.assert_array_equal(media.read_image(report.written[0]), crops[0])
+
+
+def test_haar_fallback_edits_with_an_elliptic_mask(keras_backend, astronaut, monkeypatch):
+    monkeypatch.setattr(faces, "_dlib_models", lambda: {})
+    result = Editor(keras_backend).edit(astronaut, expression="happy")
+    face = result.faces[0]
+    assert face.face.detector == "haar" and face.face.landmarks68 is None
+    np.testing.assert_array_equal(face.mask, faces.face_mask(keras_backend.image_size))
+    changed = np.any(result.image != astronaut, axis=-1)
+    assert changed.any() and not changed[260:].any()
