@@ -4,6 +4,11 @@ The issue's target is >= 500 faces/s at 128 x 128 on 2 CPU cores. Each measureme
 writes a complete dataset (render, PNG encode, CSVs) into a temporary folder, so it
 includes process start-up and file I/O, as the training CLI sees it.
 
+`faces_per_s` is wall-clock throughput. On a machine that other jobs share it
+understates the renderer, so each record also gives `faces_per_cpu_s` (faces per
+CPU-second over this process and its workers) and `projected_faces_per_s`
+(= faces_per_cpu_s x workers, what the same work yields with the cores to itself).
+
     python benchmarks/synthetic_throughput.py [--count 2000] [--sizes 64 128] [--workers 1 2]
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 
@@ -20,15 +26,26 @@ from defgan_tf.data.synthetic import write_dataset
 TARGET = {"size": 128, "workers": 2, "faces_per_s": 500}
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def measure(count: int, size: int, workers: int, seed: int = 0) -> dict:
     """Writes one dataset and times it; returns a JSON-ready record."""
     with tempfile.TemporaryDirectory() as folder:
-        start = time.perf_counter()
+        cpu, start = _cpu_seconds(), time.perf_counter()
         write_dataset(os.path.join(folder, "data"), count, size, seed, workers=workers,
                       progress=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
     return {"size": size, "workers": workers, "count": count, "seconds": round(seconds, 3),
-            "faces_per_s": round(count / seconds, 1)}
+            "faces_per_s": round(count / seconds, 1),
+            "faces_per_cpu_s": round(count / cpu, 1),
+            "projected_faces_per_s": round(count / cpu * workers, 1)}
 
 
 def main() -> None:
@@ -39,11 +56,16 @@ def main() -> None:
     args = parser.parse_args()
     results = [measure(args.count, size, workers)
                for size in args.sizes for workers in args.workers]
-    met = [r["faces_per_s"] >= TARGET["faces_per_s"] for r in results
-           if (r["size"], r["workers"]) == (TARGET["size"], TARGET["workers"])]
-    print(json.dumps({"cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-                      "target": TARGET, "meets_target": all(met) if met else None,
-                      "results": results}, indent=2))
+    target = [r for r in results
+              if (r["size"], r["workers"]) == (TARGET["size"], TARGET["workers"])]
+    print(json.dumps({
+        "cpu_count": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()],
+        "target": TARGET,
+        "meets_target": all(r["faces_per_s"] >= TARGET["faces_per_s"] for r in target)
+        if target else None,
+        "meets_target_projected": all(r["projected_faces_per_s"] >= TARGET["faces_per_s"]
+                                      for r in target) if target else None,
+        "results": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ SPREAD = 3.6
 REGION_MIN_PX = 0.01
 # Texture windows reach this share of a kernel's radius.
 WINDOW_REACH = 0.6
+# Faces this large get their fields evaluated at half resolution, then upsampled.
+COARSE_FROM = 128
 
 
 def _controls(points) -> Controls:
@@ -143,15 +145,6 @@ class Patch:
     xs: slice
     values: np.ndarray
 
-    @staticmethod
-    def of(full: np.ndarray, support: np.ndarray) -> Patch:
-        """The bounding box of the boolean (S, S) `support` cut out of `full`."""
-        rows, cols = np.flatnonzero(support.any(1)), np.flatnonzero(support.any(0))
-        if len(rows) == 0:
-            return Patch(slice(0, 0), slice(0, 0), full[:0, :0].copy())
-        ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        return Patch(ys, xs, np.ascontiguousarray(full[ys, xs]))
-
 
 def combine(patches: list[Patch], weights: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum of `weights[k] * patches[k]` as a full float32 array of `shape`."""
@@ -171,20 +164,67 @@ class MotionBasis:
             pixels over its region's bounding box; the flow is linear in the AUs.
         regions: (17, S, S) bool, where each AU moves the face by `REGION_MIN_PX` or more
             at intensity 1, or may draw texture (its window), one pixel wider.
-        windows: (17, S, S) float32 in [0, 1], smooth weights that are 1 in the core of
-            each region and 0 outside it (texture is faded in with them).
+        windows: 17 `Patch`es of (h, w) float32 in [0, 1], smooth weights that are 1 in
+            the core of each region and 0 outside it (texture is faded in with them).
     """
 
     fields: list[Patch]
     regions: np.ndarray
-    windows: np.ndarray
+    windows: list[Patch]
+
+
+def _rbf_patches(controls: list[Controls], matrix: np.ndarray, size: int, grid: int
+                 ) -> list[tuple[Patch, Patch]]:
+    """Every AU's backward field and texture window on a grid x grid lattice.
+
+    Lattice sample j sits at pixel (j + 0.5) * size / grid - 0.5, where `cv2.resize`
+    expects it. Each AU is evaluated only on the bounding box of its kernels' supports
+    plus one zero sample on each side (so that crops upsample like the whole lattice).
+
+    Returns:
+        Per AU: its field (h, w, 2) in pixels and its window (h, w) in [0, 1], as patches
+        of the lattice.
+    """
+    axis = ((np.arange(grid) + 0.5) * (size / grid) - 0.5).astype(np.float32)
+    linear = matrix[:, :2]
+    px_per_unit = np.sqrt(abs(np.linalg.det(linear)))
+    out = []
+    for ctl in controls:
+        centres = apply_affine(matrix, ctl.centres).astype(np.float32)
+        moves = ctl.moves @ linear.T
+        radii = (ctl.radii * px_per_unit).astype(np.float32)
+        gram = wendland(np.linalg.norm(centres[:, None] - centres[None], axis=-1) / radii[None])
+        weights = np.linalg.solve(gram, -moves)  # backward map: sample where content was
+        lo = np.maximum(np.searchsorted(axis, (centres - radii[:, None]).min(0)) - 1, 0)
+        hi = np.searchsorted(axis, (centres + radii[:, None]).max(0), side="right") + 1
+        hi = np.maximum(np.minimum(hi, grid), lo)
+        ys, xs = slice(lo[1], hi[1]), slice(lo[0], hi[0])
+        rel = np.hypot(axis[xs][None, None] - centres[:, 0, None, None],
+                       axis[ys][None, :, None] - centres[:, 1, None, None]) / radii[:, None, None]
+        field = np.tensordot(wendland(rel), weights.astype(np.float32), axes=(0, 0))
+        movers = np.linalg.norm(moves, axis=-1) > 0  # anchors hold still: no texture there
+        near = np.clip((1 - rel[movers] / WINDOW_REACH) / 0.5, 0, 1).max(0)
+        window = near * near * (3 - 2 * near)
+        out.append((Patch(ys, xs, field.astype(np.float32)), Patch(ys, xs, window)))
+    return out
+
+
+def _upsample(patch: Patch, factor: int) -> Patch:
+    """A lattice patch at `factor` times the resolution (bilinear, like the full lattice)."""
+    ys = slice(patch.ys.start * factor, patch.ys.stop * factor)
+    xs = slice(patch.xs.start * factor, patch.xs.stop * factor)
+    if patch.values.size == 0:
+        return Patch(ys, xs, patch.values)
+    h, w = patch.values.shape[:2]
+    return Patch(ys, xs, cv2.resize(patch.values, (w * factor, h * factor)))
 
 
 def motion_basis(controls: list[Controls], matrix: np.ndarray, size: int) -> MotionBasis:
-    """Evaluates every AU's RBF field and region for one posed face.
+    """Evaluates every AU's RBF field, texture window and region for one posed face.
 
-    Each AU is evaluated only on the bounding box of its kernels' supports, so the cost
-    grows with the area the AUs cover, not with the image.
+    Faces of an even size of `COARSE_FROM` pixels or more have their fields evaluated at
+    half resolution and upsampled bilinearly (they vary over several pixels); the
+    upsampled field is the true one.
 
     Args:
         controls: `au_controls(...)`, canonical units.
@@ -194,35 +234,19 @@ def motion_basis(controls: list[Controls], matrix: np.ndarray, size: int) -> Mot
     Returns:
         A `MotionBasis`.
     """
-    axis = np.arange(size, dtype=np.float32)
-    linear = matrix[:, :2]
-    px_per_unit = np.sqrt(abs(np.linalg.det(linear)))
-    fields = np.zeros((NUM_AUS, size, size, 2), np.float32)
-    regions = np.zeros((NUM_AUS, size, size), bool)
-    windows = np.zeros((NUM_AUS, size, size), np.float32)
-    for a, ctl in enumerate(controls):
-        centres = apply_affine(matrix, ctl.centres)
-        moves = ctl.moves @ linear.T
-        radii = ctl.radii * px_per_unit
-        gram = wendland(np.linalg.norm(centres[:, None] - centres[None], axis=-1) / radii[None])
-        weights = np.linalg.solve(gram, -moves)  # backward map: sample where content was
-        lo = np.clip(np.floor((centres - radii[:, None]).min(0)).astype(int) - 1, 0, size)
-        hi = np.clip(np.ceil((centres + radii[:, None]).max(0)).astype(int) + 2, 0, size)
-        if (hi <= lo).any():
-            continue
-        ys, xs = slice(lo[1], hi[1]), slice(lo[0], hi[0])
-        d = np.hypot(axis[xs][None, None] - centres[:, 0, None, None].astype(np.float32),
-                     axis[ys][None, :, None] - centres[:, 1, None, None].astype(np.float32))
-        rel = d / radii[:, None, None].astype(np.float32)
-        fields[a, ys, xs] = np.tensordot(wendland(rel), weights.astype(np.float32), axes=(0, 0))
-        movers = np.linalg.norm(moves, axis=-1) > 0  # anchors hold still: no texture there
-        near = np.clip((1 - rel[movers] / WINDOW_REACH) / 0.5, 0, 1).max(0)
-        windows[a, ys, xs] = near * near * (3 - 2 * near)
-        moving = np.abs(fields[a, ys, xs]).max(-1) >= REGION_MIN_PX
-        regions[a, ys, xs] = cv2.dilate((moving | (near > 0)).astype(np.uint8),
-                                        np.ones((3, 3), np.uint8)) > 0
-    patches = [Patch.of(fields[a], regions[a]) for a in range(NUM_AUS)]
-    return MotionBasis(patches, regions, windows)
+    factor = 2 if size >= COARSE_FROM and size % 2 == 0 else 1
+    patches = _rbf_patches(controls, matrix, size, size // factor)
+    if factor > 1:
+        patches = [(_upsample(f, factor), _upsample(w, factor)) for f, w in patches]
+    regions = np.zeros((NUM_AUS, size, size), np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    for a, (field, window) in enumerate(patches):
+        if field.values.size:
+            f = field.values
+            moving = np.maximum(np.abs(f[..., 0]), np.abs(f[..., 1])) >= REGION_MIN_PX
+            regions[a, field.ys, field.xs] = moving | (window.values > 0)
+        regions[a] = cv2.dilate(regions[a], kernel)
+    return MotionBasis([f for f, _ in patches], regions.astype(bool), [w for _, w in patches])
 
 
 def flow_field(basis: MotionBasis, aus: np.ndarray) -> np.ndarray:

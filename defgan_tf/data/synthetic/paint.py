@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -102,9 +104,14 @@ class _Canvas:
         target += (layer.astype(np.float32) - target) * (alpha * m)[..., None]
 
 
-def _ellipse(centre, axes, angle: float = 0.0, count: int = 40) -> np.ndarray:
+@functools.lru_cache(maxsize=8)
+def _circle(count: int) -> np.ndarray:
     t = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    pts = np.stack([axes[0] * np.cos(t), axes[1] * np.sin(t)], -1)
+    return np.stack([np.cos(t), np.sin(t)], -1)
+
+
+def _ellipse(centre, axes, angle: float = 0.0, count: int = 40) -> np.ndarray:
+    pts = _circle(count) * np.asarray(axes, float)
     c, s = np.cos(angle), np.sin(angle)
     return pts @ np.array([[c, s], [-s, c]]) + centre
 
@@ -271,35 +278,38 @@ def _hair_cap(ident: Identity, geom: Geometry, cap_outer: np.ndarray) -> np.ndar
 
 
 def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
-    """Soft ambient occlusion (sockets, nose, lips) and highlights, blurred, multiplied in."""
-    lm, n = geom.landmarks, cv.n
-    dark = np.zeros((n, n), np.uint8)
-    bright = np.zeros((n, n), np.uint8)
+    """Soft ambient occlusion (sockets, nose, lips) and highlights, multiplied in.
 
-    def put(canvas, pts, value):
-        cv2.fillPoly(canvas, [_fixed(cv.px(pts), np.zeros(2))], value, cv2.LINE_AA, _SHIFT)
+    Both are blurred blobs, so they are drawn at half resolution and upsampled.
+    """
+    lm, n = geom.landmarks, cv.n // 2
+    maps = np.zeros((2, n, n), np.uint8)  # darkening, highlight
+
+    def put(which, pts, value):
+        half = (cv.px(pts) + 0.5) / 2 - 0.5
+        cv2.fillPoly(maps[which], [_fixed(half, np.zeros(2))], value, cv2.LINE_AA, _SHIFT)
 
     for side in (-1, 1):
         c = np.array([0.5 + side * ident.eye_spacing, ident.eye_y - 0.006])
-        put(dark, _ellipse(c, (ident.eye_width * 0.78, ident.eye_width * 0.5)), 110)
+        put(0, _ellipse(c, (ident.eye_width * 0.78, ident.eye_width * 0.5)), 110)
         cheek = np.array([0.5 + side * (ident.face_half_width * 0.55), ident.nose_tip_y - 0.01])
-        put(bright, _ellipse(cheek, (0.05, 0.035)), 50)
+        put(1, _ellipse(cheek, (0.05, 0.035)), 50)
     side = 1 if np.cos(ident.light_angle) < 0 else -1  # the nose's shadow side
     nose_side = np.array([lm[27] + vec(side * 0.012, 0.01), lm[31 if side < 0 else 35]
                           + vec(side * 0.008, -0.01), lm[30] + vec(side * 0.012, 0)])
-    put(dark, np.vstack([nose_side, lm[[30, 28]]]), 70)
-    put(dark, _ellipse(lm[33] + vec(0, 0.008), (ident.nose_half_width * 0.9, 0.01)), 90)
-    put(dark, _ellipse(lm[57] + vec(0, 0.014), (ident.mouth_half_width * 0.55, 0.009)), 90)
-    put(dark, _ellipse(lm[8] + vec(0, -0.006), (0.09, 0.012)), 40)
-    put(bright, _ellipse(lm[29], (0.008, 0.04)), 110)
-    put(bright, _ellipse(lm[30] + vec(0, -0.004), (0.012, 0.009)), 150)
-    put(bright, _ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
-    put(bright, _ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
-    sigma = 0.012 * cv.unit
-    d = cv2.GaussianBlur(dark, (0, 0), sigma).astype(np.float32) / 255
-    b = cv2.GaussianBlur(bright, (0, 0), sigma * 0.8).astype(np.float32) / 255
-    cv.image *= (1 - 0.32 * d)[..., None]
-    cv.image += (255 - cv.image) * (0.22 * b)[..., None]
+    put(0, np.vstack([nose_side, lm[[30, 28]]]), 70)
+    put(0, _ellipse(lm[33] + vec(0, 0.008), (ident.nose_half_width * 0.9, 0.01)), 90)
+    put(0, _ellipse(lm[57] + vec(0, 0.014), (ident.mouth_half_width * 0.55, 0.009)), 90)
+    put(0, _ellipse(lm[8] + vec(0, -0.006), (0.09, 0.012)), 40)
+    put(1, _ellipse(lm[29], (0.008, 0.04)), 110)
+    put(1, _ellipse(lm[30] + vec(0, -0.004), (0.012, 0.009)), 150)
+    put(1, _ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
+    put(1, _ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
+    sigma = 0.006 * cv.unit
+    soft = cv2.GaussianBlur(np.moveaxis(maps, 0, -1), (0, 0), sigma).astype(np.float32)
+    soft = cv2.resize(soft, (cv.n, cv.n)) / np.float32(255)
+    cv.image *= (1 - 0.32 * soft[..., 0])[..., None]
+    cv.image += (255 - cv.image) * (0.22 * soft[..., 1])[..., None]
 
 
 def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:

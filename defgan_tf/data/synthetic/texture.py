@@ -90,14 +90,14 @@ _TEXTURE_USE = (("forehead", "AU01", 1.0), ("forehead", "AU02", 0.8), ("glabella
 
 
 def texture_maps(ident: Identity, geom: Geometry, matrix: np.ndarray, size: int,
-                 windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                 windows: list[Patch]) -> tuple[list[Patch], np.ndarray]:
     """Paints the per-AU shading maps of one face in neutral coordinates.
 
     Args:
         ident, geom: the face.
         matrix: (2, 3) canonical-to-pixel pose map at `size`.
         size: output side S.
-        windows: (17, S, S) region windows from `motion_basis`.
+        windows: the 17 region windows from `motion_basis`.
 
     Returns:
         maps: K `Patch`es of signed shading, (h, w) float32 each (the image is
@@ -127,30 +127,52 @@ def texture_maps(ident: Identity, geom: Geometry, matrix: np.ndarray, size: int,
         painted[name] = shade
     maps, weights = [], np.zeros((len(_TEXTURE_USE), NUM_AUS), np.float32)
     for k, (name, au, strength) in enumerate(_TEXTURE_USE):
-        window = windows[_AU[au]]
-        maps.append(Patch.of(painted[name] * window, window > 0))
+        win = windows[_AU[au]]
+        maps.append(Patch(win.ys, win.xs, painted[name][win.ys, win.xs] * win.values))
         weights[k, _AU[au]] = strength
     return maps, weights
 
 
-def _composite(image: np.ndarray, polygon: np.ndarray, colour, clip: np.ndarray) -> np.ndarray:
-    """Fills `polygon` (pixel coords) with `colour` (RGB or an image) under AA coverage x clip.
+class _Window:
+    """The rectangle of an image around some points, with masks drawn in its coordinates.
 
-    Returns the coverage actually applied, (S, S) float32.
+    Per-expression texture touches a few hundred pixels; working on this view instead of
+    the whole image keeps rendering fast.
     """
-    alpha = np.zeros(image.shape[:2], np.float32)
-    size = image.shape[0]
-    lo = np.clip(np.floor(polygon.min(0)).astype(int) - 2, 0, size)
-    hi = np.clip(np.ceil(polygon.max(0)).astype(int) + 3, 0, size)
-    if (hi <= lo).any():
-        return alpha
-    ys, xs = slice(lo[1], hi[1]), slice(lo[0], hi[0])
-    mask = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
-    cv2.fillPoly(mask, [_fixed(polygon - lo)], 255, cv2.LINE_AA, _SHIFT)
-    alpha[ys, xs] = mask * clip[ys, xs] / np.float32(255)
-    col = colour[ys, xs] if np.ndim(colour) == 3 else np.asarray(colour, np.float32)
-    image[ys, xs] += (col - image[ys, xs]) * alpha[ys, xs, None]
-    return alpha
+
+    def __init__(self, image: np.ndarray, points: np.ndarray, pad: int = 3):
+        size = image.shape[0]
+        lo = np.clip(np.floor(points.min(0)).astype(int) - pad, 0, size)
+        hi = np.clip(np.ceil(points.max(0)).astype(int) + pad + 1, 0, size)
+        self.empty = bool((hi <= lo).any())
+        self.ys, self.xs = slice(lo[1], hi[1]), slice(lo[0], hi[0])
+        self.origin = lo.astype(float)
+        self.image = image[self.ys, self.xs]
+
+    def crop(self, array: np.ndarray) -> np.ndarray:
+        return array[self.ys, self.xs]
+
+    def _canvas(self) -> np.ndarray:
+        return np.zeros(self.image.shape[:2], np.uint8)
+
+    def fill(self, *polygons: np.ndarray) -> np.ndarray:
+        """AA coverage in [0, 1] of pixel-coordinate polygons, (h, w) float32."""
+        canvas = self._canvas()
+        cv2.fillPoly(canvas, [_fixed(p - self.origin) for p in polygons], 255, cv2.LINE_AA,
+                     _SHIFT)
+        return canvas * np.float32(1 / 255)
+
+    def lines(self, lines: list[np.ndarray], thickness: int) -> np.ndarray:
+        """AA coverage in [0, 1] of pixel-coordinate polylines, (h, w) float32."""
+        canvas = self._canvas()
+        cv2.polylines(canvas, [_fixed(p - self.origin) for p in lines], False, 255, thickness,
+                      cv2.LINE_AA, _SHIFT)
+        return canvas * np.float32(1 / 255)
+
+    def paint(self, colour, alpha: np.ndarray) -> None:
+        """Blends `colour` (RGB, or a full-size image) into the view with (h, w) `alpha`."""
+        col = self.crop(colour) if np.ndim(colour) == 3 else np.asarray(colour, np.float32)
+        self.image += (col - self.image) * alpha[..., None]
 
 
 def close_eyelids(image: np.ndarray, skin: np.ndarray, upper: np.ndarray, lower: np.ndarray,
@@ -173,12 +195,13 @@ def close_eyelids(image: np.ndarray, skin: np.ndarray, upper: np.ndarray, lower:
     lift = np.array([0, 0.9 * size / 128])
     for k in range(2):
         lid = np.vstack([upper[k] - lift, edges[k][::-1]])
-        _composite(image, lid, skin, clip)
-        lash = np.zeros(image.shape[:2], np.uint8)
-        cv2.polylines(lash, [_fixed(edges[k])], False, 255, max(1, round(size / 110)),
-                      cv2.LINE_AA, _SHIFT)
-        alpha = lash.astype(np.float32) / 255 * clip * min(1.0, 2 * closure)
-        image += (np.asarray(lash_colour, np.float32) - image) * alpha[..., None]
+        window = _Window(image, lid)
+        if window.empty:
+            continue
+        allowed = window.crop(clip)
+        window.paint(skin, window.fill(lid) * allowed)
+        lash = window.lines([edges[k]], max(1, round(size / 110)))
+        window.paint(lash_colour, lash * allowed * min(1.0, 2 * closure))
     return edges
 
 
@@ -214,25 +237,21 @@ def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarr
     opening = np.clip((gap.max() - 0.3 * size / 128) / (0.6 * size / 128), 0, 1)
     if opening <= 0:
         return upper_edge, lower_edge
-    clip = clip * opening
     interior = smooth_curve(np.vstack([upper_edge, lower_edge[-2:0:-1]]), 3, closed=True)
-    inside = _composite(image, interior, MOUTH_DARK, clip)
+    window = _Window(image, interior)
+    if window.empty:
+        return upper_edge, lower_edge
+    inside = window.fill(interior) * window.crop(clip) * opening
+    window.paint(MOUTH_DARK, inside)
     teeth_h = 2.0 * size / 128
-    down = np.minimum(0.45 * gap, teeth_h)[1:-1, None] * [0, 1]
-    top_teeth = np.vstack([upper_edge[1:-1], (upper_edge[1:-1] + down)[::-1]])
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [_fixed(top_teeth)], 255, cv2.LINE_AA, _SHIFT)
-    low_h = np.clip(0.5 * (gap - 2 * teeth_h), 0, 0.6 * teeth_h)[2:-2, None] * [0, 1]
+    down = np.minimum(0.45 * gap, teeth_h)[1:-1, None] * vec(0, 1)
+    teeth = [np.vstack([upper_edge[1:-1], (upper_edge[1:-1] + down)[::-1]])]
+    low_h = np.clip(0.5 * (gap - 2 * teeth_h), 0, 0.6 * teeth_h)[2:-2, None] * vec(0, 1)
     if low_h.max() > 0.2:
-        bottom = np.vstack([lower_edge[2:-2], (lower_edge[2:-2] - low_h)[::-1]])
-        cv2.fillPoly(mask, [_fixed(bottom)], 255, cv2.LINE_AA, _SHIFT)
-    alpha = mask.astype(np.float32) / 255 * inside
-    image += (TEETH - image) * alpha[..., None]
-    gaps = np.zeros(image.shape[:2], np.uint8)
-    for c in range(2, len(upper_edge) - 2):
-        x = (upper_edge[c] + upper_edge[c + 1]) / 2
-        cv2.line(gaps, tuple(_fixed(x)), tuple(_fixed(x + down[c - 1])), 140, 1,
-                 cv2.LINE_AA, _SHIFT)
-    shade = gaps.astype(np.float32) / 255 * alpha
-    image *= (1 - 0.35 * shade)[..., None]
+        teeth.append(np.vstack([lower_edge[2:-2], (lower_edge[2:-2] - low_h)[::-1]]))
+    alpha = window.fill(*teeth) * inside
+    window.paint(TEETH, alpha)
+    tops = (upper_edge[2:-2] + upper_edge[3:-1]) / 2
+    gaps = [np.stack([x, x + d]) for x, d in zip(tops, down[1:-1])]
+    window.image *= (1 - 0.2 * window.lines(gaps, 1) * alpha)[..., None]
     return upper_edge, lower_edge
