@@ -57,6 +57,8 @@ HAAR_BOX_TO_FIVE_POINTS = np.array(
 # HOG detections scoring below this are dropped (the astronaut's mission patch scores
 # 0.12 at upsample 1, her face 1.16).
 HOG_MIN_SCORE = 0.3
+# Photos are searched for faces at this longest side at most (see detect_faces).
+DETECTION_MAX_SIDE = 1280
 # Faces whose detected box is smaller than this (pixels, shorter side) are refused by
 # the editor: below it the crop is mostly upsampling blur.
 MIN_FACE_SIZE = 40
@@ -164,8 +166,13 @@ def _detect_boxes(image: np.ndarray, detector: str, upsample: int) -> list[tuple
     ]
 
 
-def detect_faces(image: np.ndarray, detector: str = "hog", upsample: int = 1) -> list[Face]:
+def detect_faces(image: np.ndarray, detector: str = "hog", upsample: int = 1,
+                 max_side: int = DETECTION_MAX_SIDE) -> list[Face]:
     """Finds faces and their landmarks, largest first.
+
+    Photos larger than `max_side` are searched at reduced size (detectors scan every
+    position, so a 24-megapixel photo would take minutes); the landmarks are then
+    fitted on the full-resolution photo inside the scaled-back boxes.
 
     Args:
         image: (H, W, 3) uint8 RGB photo.
@@ -174,6 +181,7 @@ def detect_faces(image: np.ndarray, detector: str = "hog", upsample: int = 1) ->
             warning and the landmarks are estimated from the box.
         upsample: times dlib upsamples the image before detecting (1 finds faces down
             to about 40 px). Ignored by Haar.
+        max_side: longest side (pixels) at which boxes are searched.
 
     Returns:
         The faces sorted by box area, largest first; empty when none is found.
@@ -192,8 +200,15 @@ def detect_faces(image: np.ndarray, detector: str = "hog", upsample: int = 1) ->
         )
         detector = "haar"
     image = np.ascontiguousarray(image)
+    height, width = image.shape[:2]
+    scale = min(1.0, max_side / max(height, width))
+    search = image if scale == 1.0 else cv2.resize(
+        image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     faces = []
-    for x0, y0, x1, y1, score in _detect_boxes(image, detector, upsample):
+    for box in _detect_boxes(search, detector, upsample):
+        x0, y0, x1, y1 = (min(round(v / scale), limit)
+                          for v, limit in zip(box[:4], (width, height, width, height)))
+        score = box[4]
         if models:
             rect = models["dlib"].rectangle(x0, y0, x1 - 1, y1 - 1)
             five = _shape_points(models["five"](image, rect))

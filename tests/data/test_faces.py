@@ -59,9 +59,10 @@ def test_landmarks_land_on_the_template(astronaut_face):
     assert np.abs(moved - faces.template_points(128)).max() < 3.0
 
 
-def test_large_downscale_uses_a_pyramid(astronaut):
+def test_large_photo_is_searched_small_and_cropped_through_a_pyramid(astronaut, astronaut_face):
     big = cv2.resize(astronaut, (2048, 2048), interpolation=cv2.INTER_CUBIC)
-    face = faces.detect_faces(big, upsample=0)[0]
+    face = faces.detect_faces(big)[0]
+    np.testing.assert_allclose(face.landmarks5 / 4, astronaut_face.landmarks5, atol=2.5)
     small = faces.crop_face(big, faces.alignment_matrix(face.landmarks5, SIZE), SIZE)
     reference = faces.detect_faces(astronaut)[0]
     expected = faces.crop_face(
