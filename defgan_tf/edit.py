@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from defgan_tf import aus as au_vocabulary
-from defgan_tf.data.faces import DETECTORS
+from defgan_tf.data.faces import CROP_PADDING, DETECTORS
 from defgan_tf.editing import media
 
 EXIT_FAILED_INPUTS = 1
@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "largest for --sweep/--all-expressions/video)")
     parser.add_argument("--detector", choices=DETECTORS, default="hog",
                         help="dlib HOG (default), dlib CNN (slower, more poses) or OpenCV Haar")
+    parser.add_argument("--crop-padding", type=float, default=CROP_PADDING,
+                        help="face crop padding the model was trained with (default "
+                             f"{CROP_PADDING}, the framing of `defgan-data faces`; about 0.55 "
+                             "matches the built-in synthetic faces)")
     parser.add_argument("--out", help="output file (one input) or folder (default: beside "
                                       "each input, with a suffix)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -218,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         inputs = expand_inputs(args.inputs)
         if not inputs:
             raise ValueError(f"no image or video matches {' '.join(args.inputs)}.")
-        editor = Editor.from_path(args.model, detector=args.detector, presets=presets)
+        editor = Editor.from_path(args.model, detector=args.detector, presets=presets,
+                                  padding=args.crop_padding)
     except ValueError as error:
         print(f"defgan-edit: error: {error}", file=sys.stderr)
         return EXIT_USAGE

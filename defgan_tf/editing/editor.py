@@ -18,6 +18,7 @@ import numpy as np
 
 from defgan_tf.aus import AU_CODES, au_index, get_expression, parse_aus
 from defgan_tf.data.faces import (
+    CROP_PADDING,
     MIN_FACE_SIZE,
     Face,
     alignment_matrix,
@@ -101,6 +102,8 @@ class Editor:
         presets: expression name → (17,) AUs; default the built-in `defgan_tf.aus.PRESETS`.
         color_match: match the edited face's colour to the photo at the seam.
         min_face_size: smallest face box (pixels) the editor accepts.
+        padding: crop padding; must be the framing the model was trained on
+            (`CROP_PADDING` for crops made by `data.prepare faces`).
 
     Example:
         >>> editor = Editor.from_path("runs/quickstart")
@@ -111,9 +114,12 @@ class Editor:
 
     def __init__(self, backend: Backend, detector: str = "hog",
                  presets: dict[str, np.ndarray] | None = None, color_match: bool = True,
-                 min_face_size: int = MIN_FACE_SIZE):
+                 min_face_size: int = MIN_FACE_SIZE, padding: float = CROP_PADDING):
         self.backend, self.detector, self.presets = backend, detector, presets
         self.color_match, self.min_face_size = color_match, min_face_size
+        if not 0 <= padding <= 2:
+            raise EditError(f"crop padding must be in [0, 2]; received {padding}.")
+        self.padding = padding
 
     @classmethod
     def from_path(cls, model: str | pathlib.Path, **kwargs) -> Editor:
@@ -160,10 +166,10 @@ class Editor:
             (S, S) float32 paste-back masks.
         """
         size = self.image_size
-        matrices = [alignment_matrix(face.landmarks5, size) for face in faces]
+        matrices = [alignment_matrix(face.landmarks5, size, self.padding) for face in faces]
         crops = np.stack([crop_face(image, m, size) for m in matrices])
         masks = [face_mask(size, None if face.landmarks68 is None
-                           else transform_points(face.landmarks68, m))
+                           else transform_points(face.landmarks68, m), self.padding)
                  for face, m in zip(faces, matrices)]
         return crops, matrices, masks
 

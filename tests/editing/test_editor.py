@@ -132,3 +132,15 @@ def test_haar_fallback_edits_with_an_elliptic_mask(keras_backend, astronaut, mon
     np.testing.assert_array_equal(face.mask, faces.face_mask(keras_backend.image_size))
     changed = np.any(result.image != astronaut, axis=-1)
     assert changed.any() and not changed[260:].any()
+
+
+def test_crop_padding_sets_the_framing(keras_backend, astronaut):
+    tight = Editor(keras_backend)
+    loose = Editor(keras_backend, padding=0.55)
+    face = tight.find_faces(astronaut)
+    _, (tight_matrix,), _ = tight.align(astronaut, face)
+    _, (loose_matrix,), _ = loose.align(astronaut, face)
+    ratio = np.linalg.det(tight_matrix[:, :2]) / np.linalg.det(loose_matrix[:, :2])
+    assert np.sqrt(ratio) == pytest.approx((1 + 2 * 0.55) / (1 + 2 * 0.25))
+    with pytest.raises(EditError, match=r"crop padding must be in \[0, 2\]; received -0.1"):
+        Editor(keras_backend, padding=-0.1)
