@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-from defgan_tf.ops.warp import compose, identity_grid, spatial_size
+from defgan_tf.ops.warp import compose, identity_like
 
 MASK_PULLS = ("keep", "texture")
 _NORM_EPSILON = 1e-12  # inside the gradient norm's square root: finite gradient at 0
@@ -164,7 +164,7 @@ def composition_loss(grid: tf.Tensor, grid_back: tf.Tensor) -> tf.Tensor:
         Scalar, in normalized grid units.
     """
     composed = compose(grid, grid_back)
-    return _mean(tf.abs(composed - identity_grid(tf.shape(composed)[0], *spatial_size(composed))))
+    return _mean(tf.abs(composed - identity_like(composed)))
 
 
 def grid_tv(grid: tf.Tensor) -> tf.Tensor:
@@ -241,7 +241,7 @@ def mask_tv(mask: tf.Tensor) -> tf.Tensor:
 def _displacement(grid: tf.Tensor) -> tf.Tensor:
     """W − Id in normalized units, float32."""
     grid = tf.cast(grid, tf.float32)
-    return grid - identity_grid(tf.shape(grid)[0], *spatial_size(grid))
+    return grid - identity_like(grid)
 
 
 def _per_sample_mean(scores: tf.Tensor) -> tf.Tensor:

@@ -10,11 +10,9 @@ Both return the identity grid exactly when Δ = 0.
 
 from __future__ import annotations
 
-import math
-
 import tensorflow as tf
 
-from defgan_tf.ops.warp import identity_grid, spatial_size, warp
+from defgan_tf.ops.warp import identity_like, spatial_size, warp
 
 GRID_CLIP = 1.2  # integral mode: how far past the image border a sample may go
 
@@ -33,10 +31,7 @@ def offset_grid(raw: tf.Tensor, max_offset_px: float) -> tf.Tensor:
         (B, H, W, 2) float32 grid, normalized (x, y).
     """
     raw = tf.cast(raw, tf.float32)
-    shape = tf.shape(raw)
-    return identity_grid(shape[0], *spatial_size(raw)) + tf.tanh(raw) * _pixel_to_grid(
-        raw, max_offset_px
-    )
+    return identity_like(raw) + tf.tanh(raw) * _pixel_to_grid(raw, max_offset_px)
 
 
 def integral_grid(raw: tf.Tensor, k: float = 2.0) -> tf.Tensor:
@@ -45,10 +40,11 @@ def integral_grid(raw: tf.Tensor, k: float = 2.0) -> tf.Tensor:
     Between neighbouring output pixels the sample position advances by
     d(Δ) = k · sigmoid(Δ + b) pixels with b = −log(k − 1): d lies in (0, k), so the
     warp never folds, and d(0) = 1 pixel, the identity's spacing. The grid is
-        x[i, j] = Id_x[i, j] + s_x · Σ_{j' ≤ j} (d(Δ_x[i, j']) − d(0)),
+        x[i, j] = Id_x[i, j] + s_x · Σ_{j' ≤ j} (d(Δ_x[i, j']) − 1),
     and the same along y (rows) with Δ_y, s = 2 / (size − 1), clipped to
-    [−1.2, 1.2]. Subtracting d(0) computed by the same ops makes the rest state
-    (Δ = 0) exactly the identity; DAE's own form, sigmoid · 2/H · k summed from −1,
+    [−1.2, 1.2]. d − 1 is computed as (k − 1)(e^Δ − 1) / (k − 1 + e^Δ), the same
+    function written so that Δ = 0 gives exactly 0 on every backend: the rest state
+    is exactly the identity, where DAE's own form (sigmoid · 2/H · k summed from −1)
     only approaches it. Pixel 0 moves too (by d − 1), so the edge is not pinned.
 
     Args:
@@ -65,15 +61,14 @@ def integral_grid(raw: tf.Tensor, k: float = 2.0) -> tf.Tensor:
             f"(0, k)). Received: k={k}"
         )
     raw = tf.cast(raw, tf.float32)
-    bias = -math.log(k - 1.0)
-    steps = k * tf.sigmoid(raw + bias) - k * tf.sigmoid(tf.zeros_like(raw) + bias)
-    scaled = steps * _pixel_to_grid(raw, 1.0)
+    # Beyond ±20 the sigmoid is flat to 1e-8; the clip keeps e^Δ finite.
+    growth = tf.exp(tf.clip_by_value(raw, -20.0, 20.0))
+    step_change_px = (k - 1.0) * (growth - 1.0) / (k - 1.0 + growth)  # d(Δ) − 1
+    scaled = step_change_px * _pixel_to_grid(raw, 1.0)
     offsets = tf.stack(
         [tf.cumsum(scaled[..., 0], axis=2), tf.cumsum(scaled[..., 1], axis=1)], axis=-1
     )
-    shape = tf.shape(raw)
-    grid = identity_grid(shape[0], *spatial_size(raw)) + offsets
-    return tf.clip_by_value(grid, -GRID_CLIP, GRID_CLIP)
+    return tf.clip_by_value(identity_like(raw) + offsets, -GRID_CLIP, GRID_CLIP)
 
 
 def invert_grid(grid: tf.Tensor, iterations: int = 30) -> tf.Tensor:
@@ -92,7 +87,7 @@ def invert_grid(grid: tf.Tensor, iterations: int = 30) -> tf.Tensor:
         (B, H, W, 2) float32 grid such that compose(grid, result) ≈ identity.
     """
     grid = tf.cast(grid, tf.float32)
-    identity = identity_grid(tf.shape(grid)[0], *spatial_size(grid))
+    identity = identity_like(grid)
     displacement = grid - identity
     inverse = identity
     for _ in range(iterations):
@@ -111,8 +106,7 @@ def grid_to_flow_px(grid: tf.Tensor) -> tf.Tensor:
         input at column j + dx, row i + dy.
     """
     grid = tf.cast(grid, tf.float32)
-    identity = identity_grid(tf.shape(grid)[0], *spatial_size(grid))
-    return (grid - identity) / _pixel_to_grid(grid, 1.0)
+    return (grid - identity_like(grid)) / _pixel_to_grid(grid, 1.0)
 
 
 def _pixel_to_grid(field: tf.Tensor, pixels: float) -> tf.Tensor:

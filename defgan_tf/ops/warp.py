@@ -48,6 +48,18 @@ def identity_grid(
     return tf.tile(grid, tf.stack([batch, 1, 1, 1]))
 
 
+def identity_like(field: tf.Tensor) -> tf.Tensor:
+    """The float32 identity grid with the batch and (H, W) of a (B, H, W, ·) tensor.
+
+    Args:
+        field: (B, H, W, C) image, grid or raw field; only its shape is read.
+
+    Returns:
+        (B, H, W, 2) float32 identity grid.
+    """
+    return identity_grid(tf.shape(field)[0], *spatial_size(field))
+
+
 def warp(image: tf.Tensor, grid: tf.Tensor, padding: str = "border") -> tf.Tensor:
     """Samples `image` bilinearly at `grid` (the paper's I_d = warp(I_o, W), eq. 4).
 
@@ -108,7 +120,7 @@ def compose(grid_a: tf.Tensor, grid_b: tf.Tensor) -> tf.Tensor:
     """
     grid_a = tf.cast(grid_a, tf.float32)
     grid_b = tf.cast(grid_b, tf.float32)
-    displacement_a = grid_a - identity_grid(tf.shape(grid_a)[0], *spatial_size(grid_a))
+    displacement_a = grid_a - identity_like(grid_a)
     return grid_b + warp(displacement_a, grid_b, padding="border")
 
 

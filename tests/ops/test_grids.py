@@ -50,6 +50,19 @@ def test_integral_grid_constant_field_compresses_uniformly():
     np.testing.assert_allclose(flow[..., 1], 0.0, atol=1e-6)
 
 
+def test_integral_grid_steps_are_k_sigmoid_shifted():
+    # Column 0's offset is one step's change, d(Δ) − 1 = k · sigmoid(Δ − log(k − 1)) − 1,
+    # bounded by (−1, k − 1) px and finite for saturated raw values (21 columns keep
+    # column 0 inside the ±1.2 clip).
+    k = 3.0
+    raw = np.random.default_rng(4).normal(scale=2.0, size=(2, 4, 21, 2)).astype(np.float32)
+    raw[0, 0, 0] = [100.0, -100.0]
+    flow = grid_to_flow_px(integral_grid(raw, k)).numpy()
+    want = k / (1 + np.exp(-(raw[..., 0, 0] - np.log(k - 1)))) - 1
+    np.testing.assert_allclose(flow[:, :, 0, 0], want, atol=1e-4)
+    assert flow[0, 0, 0, 0] == pytest.approx(k - 1, abs=1e-4)
+
+
 def test_integral_grid_never_folds_and_stays_clipped():
     raw = np.random.default_rng(1).normal(scale=3.0, size=(2, 6, 8, 2)).astype(np.float32)
     grid = integral_grid(raw, 2.0).numpy()
