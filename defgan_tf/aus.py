@@ -45,7 +45,11 @@ class UnknownExpressionError(ValueError):
 
 
 class OpenFaceFormatError(ValueError):
-    """A CSV that lacks OpenFace's AU intensity columns."""
+    """A CSV that lacks OpenFace's AU intensity columns (`missing` names them)."""
+
+    def __init__(self, message: str, missing: list[str]) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def _normalise(name: str) -> str:
@@ -385,7 +389,8 @@ def read_openface_csv(lines: Iterable[str], source: str, min_confidence: float =
     if missing:
         raise OpenFaceFormatError(
             f"{source}: missing AU column(s) {', '.join(missing)} "
-            f"(found: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''})."
+            f"(found: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''}).",
+            missing,
         )
     au_columns = [position[code + suffix] for code in AU_CODES]
     table = OpenFaceTable(source=source, columns=header)

@@ -10,7 +10,8 @@ One TensorFlow decoder serves training, validation and editing, so an image that
   `rgb · alpha`, so transparent pixels become black whatever colour they stored
   (dropping alpha would expose that arbitrary colour); an alpha that is the same
   everywhere is ignored (it carries no shape, and it is how TensorFlow reports
-  1/2/4-bit PNGs without transparency); a BMP's alpha is dropped;
+  1/2/4-bit PNGs without transparency); a BMP's alpha and the rare single-colour
+  transparency key (tRNS) of an 8-bit RGB or gray PNG are ignored;
 - corrupt or truncated files raise inside TensorFlow; `find_undecodable` runs the
   decoder over a whole dataset in one parallel tf.data pass and reports each failure
   with its reason, so readers can leave bad files out before training starts.
@@ -26,6 +27,7 @@ import tensorflow as tf
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
+_PLAIN_PNG_HEADERS = [b"\x08\x02", b"\x08\x00"]  # (bit depth 8, colour type RGB / gray)
 
 
 def decode_image(contents: tf.Tensor) -> tf.Tensor:
@@ -62,8 +64,12 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
     def starts_with(signature: bytes) -> tf.Tensor:
         return tf.equal(tf.strings.substr(contents, 0, len(signature)), signature)
 
-    image = tf.case([(starts_with(_PNG_SIGNATURE), png), (starts_with(_JPEG_SIGNATURE), jpeg)],
-                    default=other)
+    is_png = starts_with(_PNG_SIGNATURE)
+    # IHDR bit depth and colour type sit at bytes 24-25: 8-bit RGB or gray (most faces)
+    # take the plain 8-bit decode, twice as fast as the 16-bit RGBA one.
+    plain = tf.reduce_any(tf.equal(tf.strings.substr(contents, 24, 2), _PLAIN_PNG_HEADERS))
+    image = tf.case([(tf.logical_and(is_png, plain), other), (is_png, png),
+                     (starts_with(_JPEG_SIGNATURE), jpeg)], default=other)
     image.set_shape([None, None, 3])
     return image
 

@@ -228,7 +228,9 @@ def _read_table(path: str, collected: _Collected, min_confidence: float, suffix:
     try:
         table = read_openface_csv(io.StringIO(_read_text(path)), path, min_confidence, suffix)
     except OpenFaceFormatError as error:
-        collected.report.notes.append(f"ignored {error}")
+        unrelated = len(error.missing) == NUM_AUS  # e.g. synthetic_meta.csv, notes.csv
+        collected.report.notes.append(
+            f"ignored {path}: not an OpenFace CSV" if unrelated else f"ignored {error}")
         return None
     collected.skip_table_rows(table)
     return table

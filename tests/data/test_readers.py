@@ -116,7 +116,12 @@ def test_input_column_is_a_name_fallback_and_non_openface_csvs_are_noted(tmp_pat
     (tmp_path / "notes.csv").write_text("subject,age\nx,3\n")
     index = read_dataset(str(tmp_path), "openface", "all")
     assert _paths(index) == ["face_001.png"]
-    assert index.report.notes[0].startswith(f"ignored {tmp_path}/notes.csv: missing AU column")
+    assert index.report.notes == [f"ignored {tmp_path}/notes.csv: not an OpenFace CSV"]
+    (tmp_path / "notes.csv").write_text("AU01_r\n1\n")  # a broken OpenFace CSV
+    assert read_dataset(str(tmp_path), "openface", "all").report.notes == [
+        f"ignored {tmp_path}/notes.csv: missing AU column(s) AU02_r, AU04_r, AU05_r, AU06_r, "
+        "AU07_r, AU09_r, AU10_r, AU12_r, AU14_r, AU15_r, AU17_r, AU20_r, AU23_r, AU25_r, "
+        "AU26_r, AU45_r (found: AU01_r)."]
 
 
 def test_corrupt_and_truncated_images_are_skipped_and_listed(face_folder):
