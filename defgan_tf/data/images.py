@@ -67,7 +67,8 @@ def decode_image(contents: tf.Tensor) -> tf.Tensor:
     is_png = starts_with(_PNG_SIGNATURE)
     # IHDR bit depth and colour type sit at bytes 24-25: 8-bit RGB or gray (most faces)
     # take the plain 8-bit decode, twice as fast as the 16-bit RGBA one.
-    plain = tf.reduce_any(tf.equal(tf.strings.substr(contents, 24, 2), _PLAIN_PNG_HEADERS))
+    header = tf.strings.join([tf.strings.substr(contents, 0, 26), b"\0" * 26])  # never short
+    plain = tf.reduce_any(tf.equal(tf.strings.substr(header, 24, 2), _PLAIN_PNG_HEADERS))
     image = tf.case([(tf.logical_and(is_png, plain), other), (is_png, png),
                      (starts_with(_JPEG_SIGNATURE), jpeg)], default=other)
     image.set_shape([None, None, 3])
