@@ -144,3 +144,27 @@ def test_crop_padding_sets_the_framing(keras_backend, astronaut):
     assert np.sqrt(ratio) == pytest.approx((1 + 2 * 0.55) / (1 + 2 * 0.25))
     with pytest.raises(EditError, match=r"crop padding must be in \[0, 2\]; received -0.1"):
         Editor(keras_backend, padding=-0.1)
+
+
+def test_video_frames_follow_the_face_and_pass_blank_frames(editor, astronaut):
+    blank = np.full_like(astronaut, 100)
+    frames = [blank, astronaut, np.roll(astronaut, 3, axis=1), astronaut]
+    edited = list(editor.edit_frames(frames, expression="happy"))
+    assert len(edited) == 4
+    np.testing.assert_array_equal(edited[0], blank)  # no face yet: unchanged
+    for original, result in zip(frames[1:], edited[1:]):
+        changed = np.any(result != original, axis=-1)
+        assert changed[76:167, 175:266].mean() > 0.3 and not changed[260:].any()
+    with pytest.raises(EditError, match=r"smoothing must be in \[0, 1\); received 1"):
+        list(editor.edit_frames(frames, expression="happy", smoothing=1))
+
+
+def test_landmark_smoothing_is_an_exponential_moving_average():
+    from defgan_tf.editing.editor import _smoothed
+
+    before = faces.Face((0, 0, 10, 10), 1.0, np.zeros((5, 2)), np.zeros((68, 2)), "hog")
+    after = faces.Face((10, 20, 20, 30), 2.0, np.ones((5, 2)), None, "hog")
+    mixed = _smoothed(before, after, 0.6)
+    assert mixed.box == (4, 8, 14, 18) and mixed.score == 2.0
+    np.testing.assert_allclose(mixed.landmarks5, 0.4)
+    assert mixed.landmarks68 is None
