@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from defgan_tf.aus import AU_CODES, au_index, get_expression, parse_aus
+from defgan_tf.aus import AU_CODES, PRESETS, au_index, get_expression, parse_aus
 from defgan_tf.data.faces import (
     CROP_PADDING,
     MIN_FACE_SIZE,
@@ -303,8 +303,6 @@ class Editor:
         Returns:
             (H, W, 3) uint8 labelled row of crops.
         """
-        from defgan_tf.aus import PRESETS
-
         names = sorted(self.presets if self.presets is not None else PRESETS)
         face = self.find_faces(image, face_index)
         crops, _, _ = self.align(image, face)
