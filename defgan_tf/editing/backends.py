@@ -160,7 +160,14 @@ class SavedModelBackend(Backend):
             )
         self._edit = self._loaded.signatures["edit"]
         self._estimate = self._loaded.signatures["estimate_aus"]
-        shape = self._edit.structured_input_signature[1]["image"].shape
+        arguments = self._edit.structured_input_signature[1]
+        expected = {"image", "source_aus", "target_aus"}
+        if set(arguments) != expected:
+            raise BackendError(
+                f"{directory}: the edit signature takes {', '.join(sorted(arguments))}; the "
+                f"editor passes {', '.join(sorted(expected))}. Re-export with defgan-export."
+            )
+        shape = arguments["image"].shape
         if shape[1] is None or shape[1] != shape[2]:
             raise BackendError(f"{directory}: the edit signature's image shape {shape} is not "
                                "a fixed square size.")
@@ -174,6 +181,9 @@ class SavedModelBackend(Backend):
 
     def estimate_aus(self, image):
         out = self._estimate(image=self._check_image(image))
+        if "aus" not in out:
+            raise BackendError(f"{self.directory}: the estimate_aus signature returns "
+                               f"{', '.join(out)}, not 'aus'. Re-export with defgan-export.")
         return np.asarray(out["aus"])
 
 

@@ -159,3 +159,18 @@ def test_image_range_round_trip():
     pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
     np.testing.assert_array_equal(images_from_model(images_to_model(pixels)), pixels)
     assert images_to_model(pixels).min() == -1.0 and images_to_model(pixels).max() == 1.0
+
+
+def test_saved_model_with_other_signatures_is_refused(tmp_path):
+    module = tf.Module()
+    module.edit = tf.function(lambda x: {"edited": x},
+                              input_signature=[tf.TensorSpec((None, SIZE, SIZE, 3))])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.edit})
+    with pytest.raises(BackendError, match="lacks the signature.* edit, estimate_aus; it has "
+                                           "serving_default"):
+        load_backend(tmp_path)
+    tf.saved_model.save(module, str(tmp_path / "b"),
+                        signatures={"edit": module.edit, "estimate_aus": module.edit})
+    with pytest.raises(BackendError, match="the edit signature takes x; the editor passes image, "
+                                           "source_aus, target_aus"):
+        load_backend(tmp_path / "b")
