@@ -218,7 +218,7 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         _glasses(cv, ident, geom)
 
     image = cv2.resize(cv.image, (size, size), interpolation=cv2.INTER_AREA)
-    skin_small = cv2.resize(skin_layer, (size, size), interpolation=cv2.INTER_AREA)
+    skin_small = _smooth_layer(size, lambda x, y: _lit_skin(ident, skin, x, y))
     return NeutralFace(np.clip(np.rint(image), 0, 255).astype(np.uint8), skin_small)
 
 
@@ -306,10 +306,16 @@ def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> Non
     put(1, _ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
     put(1, _ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
     sigma = 0.006 * cv.unit
-    soft = cv2.GaussianBlur(np.moveaxis(maps, 0, -1), (0, 0), sigma).astype(np.float32)
-    soft = cv2.resize(soft, (cv.n, cv.n)) / np.float32(255)
-    cv.image *= (1 - 0.32 * soft[..., 0])[..., None]
-    cv.image += (255 - cv.image) * (0.22 * soft[..., 1])[..., None]
+    rows, cols = np.flatnonzero(maps.any((0, 2))), np.flatnonzero(maps.any((0, 1)))
+    pad = int(3 * sigma) + 2
+    y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, n)
+    x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, n)
+    soft = cv2.GaussianBlur(np.moveaxis(maps[:, y0:y1, x0:x1], 0, -1), (0, 0), sigma)
+    soft = cv2.resize(soft.astype(np.float32) * np.float32(1 / 255),
+                      (2 * (x1 - x0), 2 * (y1 - y0)))
+    roi = cv.image[2 * y0:2 * y1, 2 * x0:2 * x1]
+    roi *= (1 - 0.32 * soft[..., 0])[..., None]
+    roi += (255 - roi) * (0.22 * soft[..., 1])[..., None]
 
 
 def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:

@@ -67,6 +67,13 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(size: int) -> np.ndarray:
+    """(S, S, 2) float32 (x, y) coordinates of every pixel centre (read-only, shared)."""
+    axis = np.arange(size, dtype=np.float32)
+    return _read_only(np.stack(np.meshgrid(axis, axis), -1))
+
+
 @functools.lru_cache(maxsize=8)
 def _rig(identity: Identity, size: int) -> _Rig:
     geom = face_geometry(identity)
@@ -74,14 +81,12 @@ def _rig(identity: Identity, size: int) -> _Rig:
     painted = paint_neutral(identity, geom, size)
     basis = motion.motion_basis(motion.au_controls(identity, geom), matrix, size)
     maps, weights = texture.texture_maps(identity, geom, matrix, size, basis.windows)
-    axis = np.arange(size, dtype=np.float32)
-    grid = np.stack(np.meshgrid(axis, axis), -1)
     to_px = functools.partial(apply_affine, matrix)
     lash = np.clip(np.asarray(identity.brow_colour) * 0.45 + 12, 0, 255)
     return _Rig(
         neutral=_read_only(painted.image), skin=_read_only(painted.skin),
         basis=basis, regions=_read_only(basis.regions.transpose(1, 2, 0)),
-        shade_maps=maps, shade_weights=weights, grid=grid,
+        shade_maps=maps, shade_weights=weights, grid=_pixel_grid(size),
         landmarks=to_px(geom.landmarks).astype(np.float32),
         upper_lids=to_px(np.stack(geom.upper_lids)), lower_lids=to_px(np.stack(geom.lower_lids)),
         mouth_columns=to_px(geom.mouth_columns), lash_colour=tuple(float(c) for c in lash))

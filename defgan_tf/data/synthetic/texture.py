@@ -105,32 +105,36 @@ def texture_maps(ident: Identity, geom: Geometry, matrix: np.ndarray, size: int,
         weights: (K, 17) float32, so that the shading of `aus` is `(weights @ aus) · maps`.
     """
     features = _wrinkle_features(ident, geom)
-    thickness = max(1, round(size / 160))
-    painted = {}
-    for name, items in features.items():
-        dark, light, blobs = (np.zeros((size, size), np.uint8) for _ in range(3))
-        for shape, value in items:
-            level = round(abs(value) * 255)
-            if shape.ndim == 1:  # a soft highlight blob, given by its centre
-                centre = apply_affine(matrix, shape)
-                axes = np.array([0.04, 0.025]) * size
-                cv2.ellipse(blobs, (int(centre[0]), int(centre[1])),
-                            (int(axes[0]), int(axes[1])), 0, 0, 360, level, -1)
-            else:
-                cv2.polylines(dark if value < 0 else light,
-                              [_fixed(apply_affine(matrix, shape))], False, level,
-                              thickness, cv2.LINE_AA, _SHIFT)
-        shade = (light.astype(np.float32) - dark.astype(np.float32)) / 255
-        shade = cv2.GaussianBlur(shade, (0, 0), max(0.4, size / 256))
-        if blobs.any():
-            shade += cv2.GaussianBlur(blobs, (0, 0), 0.02 * size).astype(np.float32) / 255
-        painted[name] = shade
     maps, weights = [], np.zeros((len(_TEXTURE_USE), NUM_AUS), np.float32)
     for k, (name, au, strength) in enumerate(_TEXTURE_USE):
         win = windows[_AU[au]]
-        maps.append(Patch(win.ys, win.xs, painted[name][win.ys, win.xs] * win.values))
+        shade = _paint_shading(features[name], matrix, size, win)
+        maps.append(Patch(win.ys, win.xs, shade * win.values))
         weights[k, _AU[au]] = strength
     return maps, weights
+
+
+def _paint_shading(items: list, matrix: np.ndarray, size: int, where: Patch) -> np.ndarray:
+    """Signed shading of one texture's lines and blobs, drawn inside the patch `where`."""
+    shape = where.values.shape[:2]
+    origin = np.array([where.xs.start, where.ys.start], float)
+    dark, light, blobs = (np.zeros(shape, np.uint8) for _ in range(3))
+    thickness = max(1, round(size / 160))
+    for points, value in items:
+        level = round(abs(value) * 255)
+        pixels = apply_affine(matrix, points) - origin
+        if points.ndim == 1:  # a soft highlight blob, given by its centre
+            axes = np.array([0.04, 0.025]) * size
+            cv2.ellipse(blobs, (int(pixels[0]), int(pixels[1])), (int(axes[0]), int(axes[1])),
+                        0, 0, 360, level, -1)
+        else:
+            cv2.polylines(dark if value < 0 else light, [_fixed(pixels)], False, level,
+                          thickness, cv2.LINE_AA, _SHIFT)
+    shade = (light.astype(np.float32) - dark.astype(np.float32)) * np.float32(1 / 255)
+    shade = cv2.GaussianBlur(shade, (0, 0), max(0.4, size / 256))
+    if blobs.any():
+        shade += cv2.GaussianBlur(blobs, (0, 0), 0.02 * size).astype(np.float32) / 255
+    return shade
 
 
 class _Window:
