@@ -223,10 +223,10 @@ class _Collected:
 # ----------------------------------------------------------------------------- OpenFace
 
 
-def _read_table(path: str, collected: _Collected, min_confidence: float, suffix: str = "_r"
+def _read_table(path: str, collected: _Collected, min_confidence: float
                 ) -> OpenFaceTable | None:
     try:
-        table = read_openface_csv(io.StringIO(_read_text(path)), path, min_confidence, suffix)
+        table = read_openface_csv(io.StringIO(_read_text(path)), path, min_confidence)
     except OpenFaceFormatError as error:
         unrelated = len(error.missing) == NUM_AUS  # e.g. synthetic_meta.csv, notes.csv
         collected.report.notes.append(
