@@ -130,7 +130,7 @@ def check_intensities(aus: np.ndarray, clip: bool = False, what: str = "AU inten
         where = tuple(bad[0])
         raise ValueError(
             f"{what}: {AU_CODES[where[-1]]}={float(aus[where]):g} is outside [0, 1] "
-            "(DefGAN uses OpenFace intensity / 5). Pass clip=True (--clip) to clip instead."
+            "(DefGAN uses OpenFace intensity / 5). Pass clip=True to clip instead."
         )
     return aus
 

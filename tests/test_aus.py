@@ -66,7 +66,7 @@ def test_parse_aus_range_is_rejected_or_clipped():
         parse_aus("AU12=1.5")
     assert str(error.value) == (
         "AU intensities in 'AU12=1.5': AU12=1.5 is outside [0, 1] (DefGAN uses OpenFace "
-        "intensity / 5). Pass clip=True (--clip) to clip instead.")
+        "intensity / 5). Pass clip=True to clip instead.")
     clipped = parse_aus("AU12=1.5,AU06=-0.2", clip=True)
     assert clipped[8] == 1.0 and clipped[4] == 0.0
 
@@ -141,7 +141,7 @@ def test_load_presets_errors_name_the_file_line_and_value(tmp_path):
         load_presets(csv)
     assert str(error.value) == (
         f"{csv}:3: expression 'loud': AU12=2 is outside [0, 1] (DefGAN uses OpenFace "
-        "intensity / 5). Pass clip=True (--clip) to clip instead.")
+        "intensity / 5). Pass clip=True to clip instead.")
     yaml_file = tmp_path / "bad.yaml"
     yaml_file.write_text("grin: {AU99: 0.5}\n")
     with pytest.raises(ValueError, match=rf"^{yaml_file}: Unknown action unit 'AU99'"):

@@ -16,6 +16,7 @@ from PIL import Image
 
 from defgan_tf.aus import AU_CODES
 from defgan_tf.config import load_config
+from defgan_tf.data.images import load_image
 from defgan_tf.data.pipeline import make_dataset, make_dataset_from_config, sample_targets
 from defgan_tf.data.readers import DatasetError, DatasetIndex, read_dataset
 
@@ -161,6 +162,11 @@ def test_grayscale_alpha_palette_16bit_bmp_jpeg_become_rgb(tmp_path):
     for name, image in zip(names, (batch["image"] + 1) / 2):
         tolerance = 1.5 / 255 if name.endswith(".jpg") else 1e-4  # libjpeg builds differ
         np.testing.assert_allclose(image, expected[name], atol=tolerance, err_msg=name)
+        # The editor's reader is the same decoder, rounded to uint8.
+        np.testing.assert_array_equal(load_image(str(tmp_path / name)),
+                                      np.round(image * 255).astype(np.uint8))
+    with pytest.raises(ValueError, match=r"missing\.png: cannot read image: .*No such file"):
+        load_image(str(tmp_path / "missing.png"))
 
 
 def test_an_empty_dataset_is_an_error_with_the_report(face_folder):
@@ -205,7 +211,8 @@ _MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from defgan_tf.data.pipeline import make_dataset
+    from defgan_tf.data.images import load_image
+from defgan_tf.data.pipeline import make_dataset
     from defgan_tf.data.readers import read_dataset
     index = read_dataset(sys.argv[1], "openface", "all")
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
