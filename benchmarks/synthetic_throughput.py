@@ -11,7 +11,7 @@ understates the renderer, so each record also gives `faces_per_cpu_s` (faces per
 CPU-second over this process and its workers) and `projected_faces_per_s`
 (= faces_per_cpu_s x workers, what the same work yields with the cores to itself).
 
-    python benchmarks/synthetic_throughput.py [--count 2000] [--sizes 64 128] [--workers 1 2]
+    python benchmarks/synthetic_throughput.py [--count 4000] [--sizes 64 128] [--workers 1 2]
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def measure(count: int, size: int, workers: int, base: str | None, seed: int = 0
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=2000, help="faces per measurement")
+    parser.add_argument("--count", type=int, default=4000,
+                        help="faces per measurement (default: the quickstart's dataset size)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,

@@ -34,51 +34,86 @@ def _roi(points: np.ndarray, n: int, pad: float) -> tuple[slice, slice, np.ndarr
     return slice(lo[1], hi[1]), slice(lo[0], hi[0]), lo.astype(float)
 
 
+def _rgb(colour) -> tuple[float, float, float]:
+    return tuple(min(max(float(c), 0.0), 255.0) for c in colour)
+
+
 class _Canvas:
-    """A float RGB image at supersampled resolution plus the face's canonical-to-pixel map."""
+    """An RGB uint8 image at supersampled resolution plus the face's canonical-to-pixel map.
+
+    Flat-coloured shapes are drawn straight into it with cv2's anti-aliasing (blended
+    with `cv2.addWeighted` when translucent); layers (lit skin, hair, eyes) are blended
+    in through an anti-aliased coverage mask with `cv2.blendLinear`.
+    """
 
     def __init__(self, ident: Identity, size: int):
         self.n = size * SUPERSAMPLE
         self.matrix = pose_matrix(ident, self.n)
         self.unit = ident.scale * self.n  # pixels per canonical unit
-        self.image = np.zeros((self.n, self.n, 3), np.float32)
-        grid = (np.arange(self.n, dtype=np.float32) + 0.5) / self.n
-        self.x, self.y = grid[None, :], grid[:, None]
+        self.image = np.zeros((self.n, self.n, 3), np.uint8)
 
     def px(self, points) -> np.ndarray:
         return apply_affine(self.matrix, np.asarray(points, np.float64))
 
-    def mask(self, polygons, lines=(), thickness: float = 0.0):
-        """AA coverage in [0, 1] of filled `polygons` and stroked `lines` (pixel coords)."""
-        pts = np.vstack([*polygons, *lines])
-        roi = _roi(pts, self.n, thickness + 2)
-        if roi is None:
-            return None
-        ys, xs, origin = roi
-        m = np.zeros((ys.stop - ys.start, xs.stop - xs.start), np.uint8)
-        if polygons:
-            cv2.fillPoly(m, [_fixed(p, origin) for p in polygons], 255, cv2.LINE_AA, _SHIFT)
-        if lines:
-            cv2.polylines(m, [_fixed(p, origin) for p in lines], False, 255,
-                          max(1, round(thickness)), cv2.LINE_AA, _SHIFT)
-        return ys, xs, m.astype(np.float32) / 255.0
+    def draw(self, polygons=(), lines=(), colour=(0, 0, 0), width: float = 0.0,
+             alpha: float = 1.0) -> None:
+        """Fills `polygons` and strokes `lines` (pixel coords) in one colour.
 
-    def blend(self, masked, colour, alpha: float = 1.0) -> None:
-        """Composites `colour` (RGB or an image the size of the whole canvas) under a mask."""
-        if masked is None:
+        Args:
+            polygons, lines: lists of (N, 2) pixel-coordinate arrays.
+            colour: RGB.
+            width: line width in canonical units.
+            alpha: opacity.
+        """
+        thickness = max(1, round(width * self.unit))
+        roi = _roi(np.vstack([*polygons, *lines]), self.n, thickness + 2)
+        if roi is None:
             return
-        ys, xs, m = masked
-        target = self.image[ys, xs]
-        col = colour[ys, xs] if np.ndim(colour) == 3 else np.asarray(colour, np.float32)
-        target += (col - target) * (alpha * m)[..., None]
+        ys, xs, origin = roi
+        view = self.image[ys, xs]
+        target = view if alpha >= 1 else view.copy()
+        if polygons:
+            cv2.fillPoly(target, [_fixed(p, origin) for p in polygons], _rgb(colour),
+                         cv2.LINE_AA, _SHIFT)
+        if lines:
+            same = all(len(p) == len(lines[0]) for p in lines)
+            fixed = list(_fixed(np.stack(lines), origin)) if same else [
+                _fixed(p, origin) for p in lines]
+            cv2.polylines(target, fixed, False, _rgb(colour), thickness, cv2.LINE_AA, _SHIFT)
+        if alpha < 1:
+            cv2.addWeighted(view, 1 - alpha, target, alpha, 0, dst=view)
 
     def fill(self, points, colour, alpha: float = 1.0) -> None:
-        self.blend(self.mask([self.px(points)]), colour, alpha)
+        """Fills one canonical polygon."""
+        self.draw([self.px(points)], (), colour, 0.0, alpha)
 
     def stroke(self, lines, colour, width: float, alpha: float = 1.0) -> None:
         """Draws canonical polylines (a list, or an (L, K, 2) array) `width` units thick."""
-        self.blend(self.mask([], list(self.px(np.asarray(lines))) if isinstance(lines, np.ndarray)
-                             else [self.px(p) for p in lines], width * self.unit), colour, alpha)
+        pixels = (list(self.px(lines)) if isinstance(lines, np.ndarray)
+                  else [self.px(p) for p in lines])
+        self.draw((), pixels, colour, width, alpha)
+
+    def window(self, polygon: np.ndarray) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
+        """Rows, columns, origin and float32 AA coverage (h, w) of a pixel polygon."""
+        roi = _roi(polygon, self.n, 2)
+        if roi is None:
+            return None
+        ys, xs, origin = roi
+        mask = np.zeros((ys.stop - ys.start, xs.stop - xs.start), np.uint8)
+        cv2.fillPoly(mask, [_fixed(polygon, origin)], 255, cv2.LINE_AA, _SHIFT)
+        return ys, xs, origin, mask.astype(np.float32) * np.float32(1 / 255)
+
+    def blend(self, ys: slice, xs: slice, layer: np.ndarray, coverage: np.ndarray) -> None:
+        """Blends a uint8 (h, w, 3) `layer` into rows `ys`, columns `xs` with `coverage`."""
+        view = self.image[ys, xs]
+        cv2.blendLinear(view, layer, 1 - coverage, coverage, dst=view)
+
+    def composite(self, polygon, layer: np.ndarray, alpha: float = 1.0) -> None:
+        """Blends the part of a full-size uint8 `layer` inside a canonical polygon."""
+        win = self.window(self.px(polygon))
+        if win is not None:
+            ys, xs, _, coverage = win
+            self.blend(ys, xs, np.ascontiguousarray(layer[ys, xs]), alpha * coverage)
 
     def textured(self, polygon, base, strokes, alpha: float = 1.0) -> None:
         """Fills `polygon` with `base`, overdrawn with strokes, clipped to the polygon.
@@ -89,19 +124,16 @@ class _Canvas:
             strokes: [(lines (L, K, 2) canonical polylines, RGB, width canonical)].
             alpha: opacity of the whole patch.
         """
-        masked = self.mask([self.px(polygon)])
-        if masked is None:
+        win = self.window(self.px(polygon))
+        if win is None:
             return
-        ys, xs, m = masked
-        origin = np.array([xs.start, ys.start], float)
-        layer = np.empty((ys.stop - ys.start, xs.stop - xs.start, 3), np.uint8)
-        layer[:] = np.clip(base, 0, 255).astype(np.uint8)
+        ys, xs, origin, coverage = win
+        layer = np.empty((*coverage.shape, 3), np.uint8)
+        layer[:] = np.rint(np.clip(base, 0, 255)).astype(np.uint8)
         for lines, colour, width in strokes:
-            cv2.polylines(layer, list(_fixed(self.px(lines), origin)), False,
-                          tuple(float(c) for c in np.clip(colour, 0, 255)),
+            cv2.polylines(layer, list(_fixed(self.px(lines), origin)), False, _rgb(colour),
                           max(1, round(width * self.unit)), cv2.LINE_AA, _SHIFT)
-        target = self.image[ys, xs]
-        target += (layer.astype(np.float32) - target) * (alpha * m)[..., None]
+        self.blend(ys, xs, layer, alpha * coverage)
 
 
 @functools.lru_cache(maxsize=8)
@@ -162,8 +194,8 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
     cv = _Canvas(ident, size)
     w, lm = ident.face_half_width, geom.landmarks
     skin = np.asarray(ident.skin_colour, np.float32)
-    cv.image[:] = _smooth_layer(cv.n, lambda x, y: _background(ident, x, y))
-    skin_layer = _smooth_layer(cv.n, lambda x, y: _lit_skin(ident, skin, x, y))
+    cv.image[:] = _smooth_layer(cv.n, lambda x, y: _background(ident, x, y), np.uint8)
+    skin_layer = _smooth_layer(cv.n, lambda x, y: _lit_skin(ident, skin, x, y), np.uint8)
 
     shirt = [(-0.2, 1.3), (-0.1, 1.0), (0.15, 0.955), (0.5 - 0.5 * w, 0.95), (0.5, 1.02),
              (0.5 + 0.5 * w, 0.95), (0.85, 0.955), (1.1, 1.0), (1.2, 1.3)]
@@ -187,7 +219,7 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         cv.fill(_ellipse(ear + vec(side * 0.006, 0.0), (0.012, 0.035), side * 0.15),
                 _shade(skin, 0.7), 0.7)
 
-    cv.blend(cv.mask([cv.px(geom.head)]), skin_layer)
+    cv.composite(geom.head, skin_layer)
     _shadows_and_highlights(cv, ident, geom)
 
     for outline in geom.brows:
@@ -219,15 +251,24 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
 
     image = cv2.resize(cv.image, (size, size), interpolation=cv2.INTER_AREA)
     skin_small = _smooth_layer(size, lambda x, y: _lit_skin(ident, skin, x, y))
-    return NeutralFace(np.clip(np.rint(image), 0, 255).astype(np.uint8), skin_small)
+    return NeutralFace(image, skin_small)
 
 
-def _smooth_layer(n: int, paint) -> np.ndarray:
-    """A smooth (n, n, 3) layer painted at 1/8 resolution by `paint(x, y)` and upsampled."""
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _smooth_layer(n: int, paint, dtype=np.float32) -> np.ndarray:
+    """A smooth (n, n, 3) layer painted at 1/8 resolution by `paint(x, y)` and upsampled.
+
+    With dtype uint8 the small layer is rounded first, so the upsampling stays cheap.
+    """
     low = max(8, n // 8)
     grid = ((np.arange(low, dtype=np.float32) + 0.5) / low)
-    return cv2.resize(paint(grid[None, :], grid[:, None]).astype(np.float32), (n, n),
-                      interpolation=cv2.INTER_LINEAR)
+    small = paint(grid[None, :], grid[:, None]).astype(np.float32)
+    if dtype == np.uint8:
+        small = _to_uint8(small)
+    return cv2.resize(small, (n, n), interpolation=cv2.INTER_LINEAR)
 
 
 def _background(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -313,9 +354,11 @@ def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> Non
     soft = cv2.GaussianBlur(np.moveaxis(maps[:, y0:y1, x0:x1], 0, -1), (0, 0), sigma)
     soft = cv2.resize(soft.astype(np.float32) * np.float32(1 / 255),
                       (2 * (x1 - x0), 2 * (y1 - y0)))
-    roi = cv.image[2 * y0:2 * y1, 2 * x0:2 * x1]
+    view = cv.image[2 * y0:2 * y1, 2 * x0:2 * x1]
+    roi = view.astype(np.float32)
     roi *= (1 - 0.32 * soft[..., 0])[..., None]
     roi += (255 - roi) * (0.22 * soft[..., 1])[..., None]
+    view[:] = _to_uint8(roi)
 
 
 def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
@@ -323,12 +366,11 @@ def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
     lash = _shade(ident.brow_colour, 0.45) + 12
     for k, side in enumerate((-1, 1)):
         outline = cv.px(geom.eyes[k])
-        masked = cv.mask([outline])
-        if masked is None:
+        win = cv.window(outline)
+        if win is None:
             continue
-        ys, xs, m = masked
-        origin = np.array([xs.start, ys.start], float)
-        layer = np.empty((ys.stop - ys.start, xs.stop - xs.start, 3), np.uint8)
+        ys, xs, origin, coverage = win
+        layer = np.empty((*coverage.shape, 3), np.uint8)
         layer[:] = _SCLERA.astype(np.uint8)
         centre = np.array([0.5 + side * ident.eye_spacing, ident.eye_y])
         r = ident.iris_ratio * ew / 2
@@ -336,7 +378,7 @@ def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
         for radius, colour in ((1.0, iris * 0.55), (0.85, iris), (0.5, iris * 0.75),
                                (0.38, (12, 10, 10))):
             pts = _fixed(cv.px(_ellipse(centre, (radius * r, radius * r))), origin)
-            cv2.fillPoly(layer, [pts], tuple(float(c) for c in colour), cv2.LINE_AA, _SHIFT)
+            cv2.fillPoly(layer, [pts], _rgb(colour), cv2.LINE_AA, _SHIFT)
         glint = _fixed(cv.px(_ellipse(centre + vec(-0.3 * r, -0.35 * r), (0.17 * r, 0.17 * r))),
                        origin)
         cv2.fillPoly(layer, [glint], (250, 250, 250), cv2.LINE_AA, _SHIFT)
@@ -344,8 +386,7 @@ def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
         height = outline[:, 1].max() - top
         rows = np.arange(ys.start, ys.stop, dtype=np.float32)[:, None, None]
         lid_shadow = 0.72 + 0.28 * np.clip((rows - top) / (0.55 * height + 1e-6), 0, 1)
-        target = cv.image[ys, xs]
-        target += (layer.astype(np.float32) * lid_shadow - target) * m[..., None]
+        cv.blend(ys, xs, _to_uint8(layer * lid_shadow), coverage)
         upper = geom.upper_lids[k]
         crease = upper + vec(0, -0.32 * ident.eye_open * ew)
         cv.stroke([crease[2:-2]], _shade(ident.skin_colour, 0.72), 0.004, 0.6)

@@ -21,7 +21,7 @@ from defgan_tf.data.synthetic.render import MIN_SIZE, render
 from defgan_tf.data.synthetic.sampling import sample_aus
 
 FORMAT_VERSION = 1
-IMAGES_PER_IDENTITY = (4, 10)  # inclusive range of expressions rendered per identity
+IMAGES_PER_IDENTITY = (6, 10)  # inclusive range of expressions rendered per identity
 OPENFACE_CSV = "aus_openface.csv"
 META_CSV = "synthetic_meta.csv"
 INFO_JSON = "synthetic.json"
@@ -151,6 +151,7 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
             for task in tasks:
                 bar.update(_render_group(task))
         else:
+            # Fresh interpreters: safe even when the caller runs TensorFlow's threads.
             context = multiprocessing.get_context("spawn")
             with context.Pool(workers, initializer=_worker_init) as pool:
                 for done in pool.imap_unordered(_render_group, tasks, chunksize=4):
