@@ -2,168 +2,24 @@
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 
-from defgan_tf.data.synthetic.geometry import (
-    Geometry,
-    apply_affine,
-    pose_matrix,
-    smooth_curve,
-    unpose,
-    vec,
+from defgan_tf.data.synthetic.canvas import (
+    SHIFT,
+    Canvas,
+    ellipse,
+    fixed,
+    rgb,
+    shade,
+    smooth_layer,
+    strands,
+    to_uint8,
 )
+from defgan_tf.data.synthetic.geometry import Geometry, smooth_curve, unpose, vec
 from defgan_tf.data.synthetic.identity import Identity
 
-SUPERSAMPLE = 2
-_SHIFT = 4  # cv2 fixed-point bits: sub-pixel vertices for LINE_AA drawing
 _SCLERA = np.array([236.0, 230.0, 224.0])
-
-
-def _fixed(points: np.ndarray, origin: np.ndarray) -> np.ndarray:
-    return np.round((points - origin) * (1 << _SHIFT)).astype(np.int32)
-
-
-def _roi(points: np.ndarray, n: int, pad: float) -> tuple[slice, slice, np.ndarray] | None:
-    lo = np.floor(points.min(0) - pad).astype(int).clip(0, n)
-    hi = np.ceil(points.max(0) + pad + 1).astype(int).clip(0, n)
-    if (hi <= lo).any():
-        return None
-    return slice(lo[1], hi[1]), slice(lo[0], hi[0]), lo.astype(float)
-
-
-def _rgb(colour) -> tuple[float, float, float]:
-    return tuple(min(max(float(c), 0.0), 255.0) for c in colour)
-
-
-class _Canvas:
-    """An RGB uint8 image at supersampled resolution plus the face's canonical-to-pixel map.
-
-    Flat-coloured shapes are drawn straight into it with cv2's anti-aliasing (blended
-    with `cv2.addWeighted` when translucent); layers (lit skin, hair, eyes) are blended
-    in through an anti-aliased coverage mask with `cv2.blendLinear`.
-    """
-
-    def __init__(self, ident: Identity, size: int):
-        self.n = size * SUPERSAMPLE
-        self.matrix = pose_matrix(ident, self.n)
-        self.unit = ident.scale * self.n  # pixels per canonical unit
-        self.image = np.zeros((self.n, self.n, 3), np.uint8)
-
-    def px(self, points) -> np.ndarray:
-        return apply_affine(self.matrix, np.asarray(points, np.float64))
-
-    def draw(self, polygons=(), lines=(), colour=(0, 0, 0), width: float = 0.0,
-             alpha: float = 1.0) -> None:
-        """Fills `polygons` and strokes `lines` (pixel coords) in one colour.
-
-        Args:
-            polygons, lines: lists of (N, 2) pixel-coordinate arrays.
-            colour: RGB.
-            width: line width in canonical units.
-            alpha: opacity.
-        """
-        thickness = max(1, round(width * self.unit))
-        roi = _roi(np.vstack([*polygons, *lines]), self.n, thickness + 2)
-        if roi is None:
-            return
-        ys, xs, origin = roi
-        view = self.image[ys, xs]
-        target = view if alpha >= 1 else view.copy()
-        if polygons:
-            cv2.fillPoly(target, [_fixed(p, origin) for p in polygons], _rgb(colour),
-                         cv2.LINE_AA, _SHIFT)
-        if lines:
-            same = all(len(p) == len(lines[0]) for p in lines)
-            fixed = list(_fixed(np.stack(lines), origin)) if same else [
-                _fixed(p, origin) for p in lines]
-            cv2.polylines(target, fixed, False, _rgb(colour), thickness, cv2.LINE_AA, _SHIFT)
-        if alpha < 1:
-            cv2.addWeighted(view, 1 - alpha, target, alpha, 0, dst=view)
-
-    def fill(self, points, colour, alpha: float = 1.0) -> None:
-        """Fills one canonical polygon."""
-        self.draw([self.px(points)], (), colour, 0.0, alpha)
-
-    def stroke(self, lines, colour, width: float, alpha: float = 1.0) -> None:
-        """Draws canonical polylines (a list, or an (L, K, 2) array) `width` units thick."""
-        pixels = (list(self.px(lines)) if isinstance(lines, np.ndarray)
-                  else [self.px(p) for p in lines])
-        self.draw((), pixels, colour, width, alpha)
-
-    def window(self, polygon: np.ndarray) -> tuple[slice, slice, np.ndarray, np.ndarray] | None:
-        """Rows, columns, origin and float32 AA coverage (h, w) of a pixel polygon."""
-        roi = _roi(polygon, self.n, 2)
-        if roi is None:
-            return None
-        ys, xs, origin = roi
-        mask = np.zeros((ys.stop - ys.start, xs.stop - xs.start), np.uint8)
-        cv2.fillPoly(mask, [_fixed(polygon, origin)], 255, cv2.LINE_AA, _SHIFT)
-        return ys, xs, origin, mask.astype(np.float32) * np.float32(1 / 255)
-
-    def blend(self, ys: slice, xs: slice, layer: np.ndarray, coverage: np.ndarray) -> None:
-        """Blends a uint8 (h, w, 3) `layer` into rows `ys`, columns `xs` with `coverage`."""
-        view = self.image[ys, xs]
-        cv2.blendLinear(view, layer, 1 - coverage, coverage, dst=view)
-
-    def composite(self, polygon, layer: np.ndarray, alpha: float = 1.0) -> None:
-        """Blends the part of a full-size uint8 `layer` inside a canonical polygon."""
-        win = self.window(self.px(polygon))
-        if win is not None:
-            ys, xs, _, coverage = win
-            self.blend(ys, xs, np.ascontiguousarray(layer[ys, xs]), alpha * coverage)
-
-    def textured(self, polygon, base, strokes, alpha: float = 1.0) -> None:
-        """Fills `polygon` with `base`, overdrawn with strokes, clipped to the polygon.
-
-        Args:
-            polygon: (N, 2) canonical outline.
-            base: RGB fill.
-            strokes: [(lines (L, K, 2) canonical polylines, RGB, width canonical)].
-            alpha: opacity of the whole patch.
-        """
-        win = self.window(self.px(polygon))
-        if win is None:
-            return
-        ys, xs, origin, coverage = win
-        layer = np.empty((*coverage.shape, 3), np.uint8)
-        layer[:] = np.rint(np.clip(base, 0, 255)).astype(np.uint8)
-        for lines, colour, width in strokes:
-            cv2.polylines(layer, list(_fixed(self.px(lines), origin)), False, _rgb(colour),
-                          max(1, round(width * self.unit)), cv2.LINE_AA, _SHIFT)
-        self.blend(ys, xs, layer, alpha * coverage)
-
-
-@functools.lru_cache(maxsize=8)
-def _circle(count: int) -> np.ndarray:
-    t = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    return np.stack([np.cos(t), np.sin(t)], -1)
-
-
-def _ellipse(centre, axes, angle: float = 0.0, count: int = 40) -> np.ndarray:
-    pts = _circle(count) * np.asarray(axes, float)
-    c, s = np.cos(angle), np.sin(angle)
-    return pts @ np.array([[c, s], [-s, c]]) + centre
-
-
-def _strands(rng, count: int, start_box, direction: float, spread: float, length, bend: float):
-    """Random curved strokes (canonical polylines) for hair and beard texture."""
-    starts = rng.uniform(start_box[0], start_box[1], (count, 2))
-    angles = direction + rng.uniform(-spread, spread, count)
-    lengths = rng.uniform(length[0], length[1], count)
-    curls = rng.uniform(-bend, bend, count)
-    t = np.linspace(0, 1, 5)[None, :]
-    ang = angles[:, None] + curls[:, None] * t
-    step = lengths[:, None] / 4
-    dx = np.cumsum(np.cos(ang) * step, 1) - np.cos(ang[:, :1]) * step
-    dy = np.cumsum(np.sin(ang) * step, 1) - np.sin(ang[:, :1]) * step
-    return np.stack([starts[:, :1] + dx, starts[:, 1:] + dy], -1)
-
-
-def _shade(base, factor: float) -> np.ndarray:
-    return np.clip(np.asarray(base, np.float32) * factor, 0, 255)
 
 
 class NeutralFace:
@@ -191,11 +47,11 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         A `NeutralFace`.
     """
     rng = np.random.default_rng([ident.seed, 0xFACE])
-    cv = _Canvas(ident, size)
+    cv = Canvas(ident, size)
     w, lm = ident.face_half_width, geom.landmarks
     skin = np.asarray(ident.skin_colour, np.float32)
-    cv.image[:] = _smooth_layer(cv.n, lambda x, y: _background(ident, x, y), np.uint8)
-    skin_layer = _smooth_layer(cv.n, lambda x, y: _lit_skin(ident, skin, x, y), np.uint8)
+    cv.image[:] = smooth_layer(cv.n, lambda x, y: _background(ident, x, y), np.uint8)
+    skin_layer = smooth_layer(cv.n, lambda x, y: _lit_skin(ident, skin, x, y), np.uint8)
 
     shirt = [(-0.2, 1.3), (-0.1, 1.0), (0.15, 0.955), (0.5 - 0.5 * w, 0.95), (0.5, 1.02),
              (0.5 + 0.5 * w, 0.95), (0.85, 0.955), (1.1, 1.0), (1.2, 1.3)]
@@ -208,16 +64,16 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
     cap_outer = centre + (np.vstack([geom.head[36:40], top, geom.head[:4]]) - centre) * volume
     if ident.hair_style == "long":
         back = np.vstack([[[0.5 + 1.3 * w, 1.05]], cap_outer, [[0.5 - 1.3 * w, 1.05]]])
-        cv.textured(back, _shade(hair, 0.8), _hair_strokes(rng, hair, back, 0.8, 260))
+        cv.textured(back, shade(hair, 0.8), _hair_strokes(rng, hair, back, 0.8, 260))
 
     neck = [(0.5 - 0.52 * w, 0.7), (0.5 + 0.52 * w, 0.7), (0.5 + 0.6 * w, 1.05),
             (0.5 - 0.6 * w, 1.05)]
-    cv.fill(np.array(neck), _shade(skin, 0.72))
+    cv.fill(np.array(neck), shade(skin, 0.72))
     for side in (-1, 1):
         ear = np.array([0.5 + side * (w - 0.004), ident.eye_y + 0.065])
-        cv.fill(_ellipse(ear, (0.027, 0.058), side * 0.15), _shade(skin, 0.88))
-        cv.fill(_ellipse(ear + vec(side * 0.006, 0.0), (0.012, 0.035), side * 0.15),
-                _shade(skin, 0.7), 0.7)
+        cv.fill(ellipse(ear, (0.027, 0.058), side * 0.15), shade(skin, 0.88))
+        cv.fill(ellipse(ear + vec(side * 0.006, 0.0), (0.012, 0.035), side * 0.15),
+                shade(skin, 0.7), 0.7)
 
     cv.composite(geom.head, skin_layer)
     _shadows_and_highlights(cv, ident, geom)
@@ -234,7 +90,7 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         rise = 0.2 + 0.9 * inner + rng.normal(0, 0.15, 60)
         tip = base + 0.016 * np.stack([side * np.cos(rise), -np.sin(rise)], -1)
         brow_strokes.append(np.stack([base, tip], 1))
-    cv.stroke(np.vstack(brow_strokes), _shade(ident.brow_colour, 0.75), 0.0035, 0.8)
+    cv.stroke(np.vstack(brow_strokes), shade(ident.brow_colour, 0.75), 0.0035, 0.8)
 
     _eyes(cv, ident, geom)
     _nose(cv, ident, geom, skin)
@@ -250,25 +106,8 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         _glasses(cv, ident, geom)
 
     image = cv2.resize(cv.image, (size, size), interpolation=cv2.INTER_AREA)
-    skin_small = _smooth_layer(size, lambda x, y: _lit_skin(ident, skin, x, y))
+    skin_small = smooth_layer(size, lambda x, y: _lit_skin(ident, skin, x, y))
     return NeutralFace(image, skin_small)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
-def _smooth_layer(n: int, paint, dtype=np.float32) -> np.ndarray:
-    """A smooth (n, n, 3) layer painted at 1/8 resolution by `paint(x, y)` and upsampled.
-
-    With dtype uint8 the small layer is rounded first, so the upsampling stays cheap.
-    """
-    low = max(8, n // 8)
-    grid = ((np.arange(low, dtype=np.float32) + 0.5) / low)
-    small = paint(grid[None, :], grid[:, None]).astype(np.float32)
-    if dtype == np.uint8:
-        small = _to_uint8(small)
-    return cv2.resize(small, (n, n), interpolation=cv2.INTER_LINEAR)
 
 
 def _background(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -285,27 +124,27 @@ def _lit_skin(ident: Identity, skin: np.ndarray, x: np.ndarray, y: np.ndarray) -
     x, y = unpose(ident, x, y)
     half_height = (ident.chin_y - 0.07) / 2
     rho = ((x - 0.5) / ident.face_half_width) ** 2 + ((y - 0.07 - half_height) / half_height) ** 2
-    shade = 1.05 - 0.28 * np.clip(rho, 0, 1.4) ** 2
-    return np.clip(skin * (shade * light)[..., None], 0, 255)
+    falloff = 1.05 - 0.28 * np.clip(rho, 0, 1.4) ** 2
+    return np.clip(skin * (falloff * light)[..., None], 0, 255)
 
 
-def _hair_strokes(rng, hair, region, shade: float, count: int, curly: bool = False):
+def _hair_strokes(rng, hair, region, tone: float, count: int, curly: bool = False):
     lo, hi = region.min(0), region.max(0)
     centre = np.array([(lo[0] + hi[0]) / 2, hi[1]])
     strokes = []
-    for tone, frac in ((0.6, 0.4), (1.25, 0.35), (0.85, 0.25)):
+    for variation, frac in ((0.6, 0.4), (1.25, 0.35), (0.85, 0.25)):
         k = int(count * frac)
         if curly:
             centres, radii = rng.uniform(lo, hi, (k, 2)), rng.uniform(0.006, 0.014, (k, 1, 1))
-            ring = _ellipse(np.zeros(2), (1.0, 1.0), 0, 8)
+            ring = ellipse(np.zeros(2), (1.0, 1.0), 0, 8)
             lines = centres[:, None] + radii * ring[None]
         else:
-            lines = _strands(rng, k, (lo, hi), np.pi / 2, 0.25, (0.06, 0.16), 0.5)
+            lines = strands(rng, k, (lo, hi), np.pi / 2, 0.25, (0.06, 0.16), 0.5)
             # comb away from the parting: outwards and down
             side = np.where(lines[:, :1, 0] < centre[0], -1.0, 1.0)
             lines[..., 0] = lines[:, :1, 0] + (lines[..., 0] - lines[:, :1, 0]) * 0.3 + side * (
                 lines[..., 1] - lines[:, :1, 1]) * 0.9
-        strokes.append((lines, _shade(hair, shade * tone), 0.0022))
+        strokes.append((lines, shade(hair, tone * variation), 0.0022))
     return strokes
 
 
@@ -318,7 +157,7 @@ def _hair_cap(ident: Identity, geom: Geometry, cap_outer: np.ndarray) -> np.ndar
     return np.vstack([cap_outer, np.stack([xs, ys], -1)[::-1]])
 
 
-def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+def _shadows_and_highlights(cv: Canvas, ident: Identity, geom: Geometry) -> None:
     """Soft ambient occlusion (sockets, nose, lips) and highlights, multiplied in.
 
     Both are blurred blobs, so they are drawn at half resolution and upsampled.
@@ -328,24 +167,24 @@ def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> Non
 
     def put(which, pts, value):
         half = (cv.px(pts) + 0.5) / 2 - 0.5
-        cv2.fillPoly(maps[which], [_fixed(half, np.zeros(2))], value, cv2.LINE_AA, _SHIFT)
+        cv2.fillPoly(maps[which], [fixed(half, np.zeros(2))], value, cv2.LINE_AA, SHIFT)
 
     for side in (-1, 1):
         c = np.array([0.5 + side * ident.eye_spacing, ident.eye_y - 0.006])
-        put(0, _ellipse(c, (ident.eye_width * 0.78, ident.eye_width * 0.5)), 110)
+        put(0, ellipse(c, (ident.eye_width * 0.78, ident.eye_width * 0.5)), 110)
         cheek = np.array([0.5 + side * (ident.face_half_width * 0.55), ident.nose_tip_y - 0.01])
-        put(1, _ellipse(cheek, (0.05, 0.035)), 50)
+        put(1, ellipse(cheek, (0.05, 0.035)), 50)
     side = 1 if np.cos(ident.light_angle) < 0 else -1  # the nose's shadow side
     nose_side = np.array([lm[27] + vec(side * 0.012, 0.01), lm[31 if side < 0 else 35]
                           + vec(side * 0.008, -0.01), lm[30] + vec(side * 0.012, 0)])
     put(0, np.vstack([nose_side, lm[[30, 28]]]), 70)
-    put(0, _ellipse(lm[33] + vec(0, 0.008), (ident.nose_half_width * 0.9, 0.01)), 90)
-    put(0, _ellipse(lm[57] + vec(0, 0.014), (ident.mouth_half_width * 0.55, 0.009)), 90)
-    put(0, _ellipse(lm[8] + vec(0, -0.006), (0.09, 0.012)), 40)
-    put(1, _ellipse(lm[29], (0.008, 0.04)), 110)
-    put(1, _ellipse(lm[30] + vec(0, -0.004), (0.012, 0.009)), 150)
-    put(1, _ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
-    put(1, _ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
+    put(0, ellipse(lm[33] + vec(0, 0.008), (ident.nose_half_width * 0.9, 0.01)), 90)
+    put(0, ellipse(lm[57] + vec(0, 0.014), (ident.mouth_half_width * 0.55, 0.009)), 90)
+    put(0, ellipse(lm[8] + vec(0, -0.006), (0.09, 0.012)), 40)
+    put(1, ellipse(lm[29], (0.008, 0.04)), 110)
+    put(1, ellipse(lm[30] + vec(0, -0.004), (0.012, 0.009)), 150)
+    put(1, ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
+    put(1, ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
     sigma = 0.006 * cv.unit
     rows, cols = np.flatnonzero(maps.any((0, 2))), np.flatnonzero(maps.any((0, 1)))
     pad = int(3 * sigma) + 2
@@ -358,12 +197,12 @@ def _shadows_and_highlights(cv: _Canvas, ident: Identity, geom: Geometry) -> Non
     roi = view.astype(np.float32)
     roi *= (1 - 0.32 * soft[..., 0])[..., None]
     roi += (255 - roi) * (0.22 * soft[..., 1])[..., None]
-    view[:] = _to_uint8(roi)
+    view[:] = to_uint8(roi)
 
 
-def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+def _eyes(cv: Canvas, ident: Identity, geom: Geometry) -> None:
     ew = ident.eye_width
-    lash = _shade(ident.brow_colour, 0.45) + 12
+    lash = shade(ident.brow_colour, 0.45) + 12
     for k, side in enumerate((-1, 1)):
         outline = cv.px(geom.eyes[k])
         win = cv.window(outline)
@@ -377,47 +216,47 @@ def _eyes(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
         iris = np.asarray(ident.iris_colour)
         for radius, colour in ((1.0, iris * 0.55), (0.85, iris), (0.5, iris * 0.75),
                                (0.38, (12, 10, 10))):
-            pts = _fixed(cv.px(_ellipse(centre, (radius * r, radius * r))), origin)
-            cv2.fillPoly(layer, [pts], _rgb(colour), cv2.LINE_AA, _SHIFT)
-        glint = _fixed(cv.px(_ellipse(centre + vec(-0.3 * r, -0.35 * r), (0.17 * r, 0.17 * r))),
+            pts = fixed(cv.px(ellipse(centre, (radius * r, radius * r))), origin)
+            cv2.fillPoly(layer, [pts], rgb(colour), cv2.LINE_AA, SHIFT)
+        glint = fixed(cv.px(ellipse(centre + vec(-0.3 * r, -0.35 * r), (0.17 * r, 0.17 * r))),
                        origin)
-        cv2.fillPoly(layer, [glint], (250, 250, 250), cv2.LINE_AA, _SHIFT)
+        cv2.fillPoly(layer, [glint], (250, 250, 250), cv2.LINE_AA, SHIFT)
         top = outline[:, 1].min()
         height = outline[:, 1].max() - top
         rows = np.arange(ys.start, ys.stop, dtype=np.float32)[:, None, None]
         lid_shadow = 0.72 + 0.28 * np.clip((rows - top) / (0.55 * height + 1e-6), 0, 1)
-        cv.blend(ys, xs, _to_uint8(layer * lid_shadow), coverage)
+        cv.blend(ys, xs, to_uint8(layer * lid_shadow), coverage)
         upper = geom.upper_lids[k]
         crease = upper + vec(0, -0.32 * ident.eye_open * ew)
-        cv.stroke([crease[2:-2]], _shade(ident.skin_colour, 0.72), 0.004, 0.6)
+        cv.stroke([crease[2:-2]], shade(ident.skin_colour, 0.72), 0.004, 0.6)
         wing = upper[0 if side < 0 else -1] + np.array([[0, 0], [side * 0.01, -0.006]])
         cv.stroke([upper, wing], lash, 0.0058)
-        cv.stroke([geom.lower_lids[k]], _shade(ident.skin_colour, 0.6), 0.0025, 0.7)
+        cv.stroke([geom.lower_lids[k]], shade(ident.skin_colour, 0.6), 0.0025, 0.7)
 
 
-def _nose(cv: _Canvas, ident: Identity, geom: Geometry, skin: np.ndarray) -> None:
+def _nose(cv: Canvas, ident: Identity, geom: Geometry, skin: np.ndarray) -> None:
     lm, nw = geom.landmarks, ident.nose_half_width
     for side in (-1, 1):
-        nostril = _ellipse(lm[33] + vec(side * 0.38 * nw, -0.004), (0.011, 0.0055), side * 0.3)
-        cv.fill(nostril, _shade(skin, 0.32))
+        nostril = ellipse(lm[33] + vec(side * 0.38 * nw, -0.004), (0.011, 0.0055), side * 0.3)
+        cv.fill(nostril, shade(skin, 0.32))
         ala = smooth_curve(np.array([lm[33] + vec(side * 0.55 * nw, -0.001),
                                      lm[33] + vec(side * 1.0 * nw, -0.008),
                                      lm[30] + vec(side * 0.95 * nw, -0.006),
                                      lm[30] + vec(side * 0.6 * nw, -0.03)]), 4)
-        cv.stroke([ala], _shade(skin, 0.62), 0.0035, 0.55)
+        cv.stroke([ala], shade(skin, 0.62), 0.0035, 0.55)
 
 
-def _lips(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+def _lips(cv: Canvas, ident: Identity, geom: Geometry) -> None:
     lip = np.asarray(ident.lip_colour, np.float32)
     cv.fill(geom.upper_lip, lip * 0.86)
     cv.fill(geom.lower_lip, lip)
-    cv.fill(_ellipse(geom.landmarks[57] + vec(0, -0.45 * ident.lower_lip),
+    cv.fill(ellipse(geom.landmarks[57] + vec(0, -0.45 * ident.lower_lip),
                      (ident.mouth_half_width * 0.35, ident.lower_lip * 0.22)),
             np.minimum(lip * 1.25, 255), 0.6)
     cv.stroke([geom.lip_line], lip * 0.5, 0.0045)
 
 
-def _beard(cv: _Canvas, rng, ident: Identity, geom: Geometry) -> None:
+def _beard(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
     lm, w = geom.landmarks, ident.face_half_width
     mw, ty, my = ident.mouth_half_width, ident.nose_tip_y, ident.mouth_y
     centre = np.array([0.5, ident.eye_y])
@@ -433,13 +272,13 @@ def _beard(cv: _Canvas, rng, ident: Identity, geom: Geometry) -> None:
     strokes = []
     for tone in (0.7, 1.0, 1.3):
         length = (0.004, 0.008) if stubble else (0.012, 0.024)
-        lines = _strands(rng, count // 3, (lo, hi), np.pi / 2, 0.5, length, 0.6)
-        strokes.append((lines, _shade(beard, tone), 0.0022))
+        lines = strands(rng, count // 3, (lo, hi), np.pi / 2, 0.5, length, 0.6)
+        strokes.append((lines, shade(beard, tone), 0.0022))
     cv.textured(smooth_curve(region, 3, closed=True), beard if not stubble else
-                _shade(beard, 1.1), strokes, 0.4 if stubble else 0.92)
+                shade(beard, 1.1), strokes, 0.4 if stubble else 0.92)
 
 
-def _moustache(cv: _Canvas, rng, ident: Identity, geom: Geometry) -> None:
+def _moustache(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
     lm, nw = geom.landmarks, ident.nose_half_width
     region = np.array([lm[48] + vec(-0.012, 0.004), lm[33] + vec(-0.6 * nw, 0.004),
                        lm[33] + vec(0.6 * nw, 0.004), lm[54] + vec(0.012, 0.004),
@@ -448,18 +287,18 @@ def _moustache(cv: _Canvas, rng, ident: Identity, geom: Geometry) -> None:
     region = smooth_curve(region, 3, closed=True)
     beard = np.asarray(ident.beard_colour, np.float32)
     lo, hi = region.min(0), region.max(0)
-    strokes = [(_strands(rng, 120, (lo, hi), np.pi / 2, 0.6, (0.01, 0.02), 0.4),
-                _shade(beard, tone), 0.0022) for tone in (0.7, 1.3)]
+    strokes = [(strands(rng, 120, (lo, hi), np.pi / 2, 0.6, (0.01, 0.02), 0.4),
+                shade(beard, tone), 0.0022) for tone in (0.7, 1.3)]
     cv.textured(region, beard, strokes, 0.95)
 
 
-def _glasses(cv: _Canvas, ident: Identity, geom: Geometry) -> None:
+def _glasses(cv: Canvas, ident: Identity, geom: Geometry) -> None:
     ew, w = ident.eye_width, ident.face_half_width
     frame = np.asarray(ident.frame_colour, np.float32)
     rims, inner = [], []
     for side in (-1, 1):
         c = np.array([0.5 + side * ident.eye_spacing, ident.eye_y + 0.006])
-        rim = _ellipse(c, (ew * 0.78, ew * 0.56), 0, 48)
+        rim = ellipse(c, (ew * 0.78, ew * 0.56), 0, 48)
         cv.fill(rim, (235, 240, 250), 0.12)
         streak = np.array([c + vec(-0.4 * ew, -0.1 * ew), c + vec(-0.15 * ew, -0.42 * ew),
                            c + vec(-0.05 * ew, -0.36 * ew), c + vec(-0.3 * ew, -0.02 * ew)])

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from defgan_tf.aus import AU_CODES, NUM_AUS
+from defgan_tf.aus import NUM_AUS, au_index
 from defgan_tf.data.synthetic import motion, texture
 from defgan_tf.data.synthetic.geometry import (
     INNER_LOWER,
@@ -21,7 +21,7 @@ from defgan_tf.data.synthetic.geometry import (
 from defgan_tf.data.synthetic.identity import Identity
 from defgan_tf.data.synthetic.paint import paint_neutral
 
-_AU45 = AU_CODES.index("AU45")
+_AU45 = au_index("AU45")
 _LID_SAMPLES = (4, 8)  # upper-lid curve samples that are landmarks 37/38 and 43/44
 MIN_SIZE = 32
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from defgan_tf.aus import AU_CODES, NUM_AUS, PRESETS
+from defgan_tf.aus import NUM_AUS, PRESETS, au_index
 
-_AU = {code: i for i, code in enumerate(AU_CODES)}
 # AUs that fire together in spontaneous expressions: (trigger, partner, probability).
 CO_OCCURRENCE = (("AU06", "AU12", 0.8), ("AU12", "AU06", 0.6), ("AU01", "AU02", 0.7),
                  ("AU02", "AU01", 0.8), ("AU26", "AU25", 0.9), ("AU25", "AU26", 0.5))
@@ -23,7 +22,7 @@ def _near_neutral(rng: np.random.Generator) -> np.ndarray:
 
 def _co_occur(rng: np.random.Generator, aus: np.ndarray) -> np.ndarray:
     for trigger, partner, p in CO_OCCURRENCE:
-        t, q = _AU[trigger], _AU[partner]
+        t, q = au_index(trigger), au_index(partner)
         if aus[t] > 0.1 and aus[q] < 0.1 and rng.uniform() < p:
             aus[q] = np.clip(aus[t] + rng.normal(0, 0.15), 0.1, 1.0)
     return aus

@@ -12,23 +12,18 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from defgan_tf.aus import AU_CODES, NUM_AUS
+from defgan_tf.aus import NUM_AUS, au_index
+from defgan_tf.data.synthetic.canvas import SHIFT, fixed
 from defgan_tf.data.synthetic.geometry import Geometry, apply_affine, smooth_curve, vec
 from defgan_tf.data.synthetic.identity import Identity
 from defgan_tf.data.synthetic.motion import Patch
 
-_SHIFT = 4
 MOUTH_DARK = np.array([34.0, 9.0, 12.0], np.float32)
 TEETH = np.array([238.0, 233.0, 218.0], np.float32)
-_AU = {code: i for i, code in enumerate(AU_CODES)}
 # A stretched lip thins: it loses LIP_THINNING of its stretch, down to MIN_LIP of its
 # neutral thickness; the rest of the stretch is the mouth opening.
 LIP_THINNING = 0.5
 MIN_LIP = 0.6
-
-
-def _fixed(points: np.ndarray) -> np.ndarray:
-    return np.round(points * (1 << _SHIFT)).astype(np.int32)
 
 
 def _arc(a, b, sag: float, count: int = 8) -> np.ndarray:
@@ -107,10 +102,10 @@ def texture_maps(ident: Identity, geom: Geometry, matrix: np.ndarray, size: int,
     features = _wrinkle_features(ident, geom)
     maps, weights = [], np.zeros((len(_TEXTURE_USE), NUM_AUS), np.float32)
     for k, (name, au, strength) in enumerate(_TEXTURE_USE):
-        win = windows[_AU[au]]
+        win = windows[au_index(au)]
         shade = _paint_shading(features[name], matrix, size, win)
         maps.append(Patch(win.ys, win.xs, shade * win.values))
-        weights[k, _AU[au]] = strength
+        weights[k, au_index(au)] = strength
     return maps, weights
 
 
@@ -128,8 +123,8 @@ def _paint_shading(items: list, matrix: np.ndarray, size: int, where: Patch) -> 
             cv2.ellipse(blobs, (int(pixels[0]), int(pixels[1])), (int(axes[0]), int(axes[1])),
                         0, 0, 360, level, -1)
         else:
-            cv2.polylines(dark if value < 0 else light, [_fixed(pixels)], False, level,
-                          thickness, cv2.LINE_AA, _SHIFT)
+            cv2.polylines(dark if value < 0 else light, [fixed(pixels)], False, level,
+                          thickness, cv2.LINE_AA, SHIFT)
     shade = (light.astype(np.float32) - dark.astype(np.float32)) * np.float32(1 / 255)
     shade = cv2.GaussianBlur(shade, (0, 0), max(0.4, size / 256))
     if blobs.any():
@@ -162,15 +157,15 @@ class _Window:
     def fill(self, *polygons: np.ndarray) -> np.ndarray:
         """AA coverage in [0, 1] of pixel-coordinate polygons, (h, w) float32."""
         canvas = self._canvas()
-        cv2.fillPoly(canvas, [_fixed(p - self.origin) for p in polygons], 255, cv2.LINE_AA,
-                     _SHIFT)
+        cv2.fillPoly(canvas, [fixed(p, self.origin) for p in polygons], 255, cv2.LINE_AA,
+                     SHIFT)
         return canvas * np.float32(1 / 255)
 
     def lines(self, lines: list[np.ndarray], thickness: int) -> np.ndarray:
         """AA coverage in [0, 1] of pixel-coordinate polylines, (h, w) float32."""
         canvas = self._canvas()
-        cv2.polylines(canvas, [_fixed(p - self.origin) for p in lines], False, 255, thickness,
-                      cv2.LINE_AA, _SHIFT)
+        cv2.polylines(canvas, [fixed(p, self.origin) for p in lines], False, 255, thickness,
+                      cv2.LINE_AA, SHIFT)
         return canvas * np.float32(1 / 255)
 
     def paint(self, colour, alpha: np.ndarray) -> None:
