@@ -6,7 +6,7 @@ Besides the library op, two gather layouts we rejected are timed too, so the
 choice in defgan_tf/ops/warp.py stays reproducible: one gather of the four
 corners stacked, and tf.gather_nd with (b, y, x) indices.
 
-    python benchmarks/warp_throughput.py [--batch 25] [--size 128] [--repeats 5]
+    python benchmarks/warp_throughput.py [--batch 25] [--size 128] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -86,22 +86,8 @@ CANDIDATES = {
 }
 
 
-def images_per_second(fn, args, batch: int, iterations: int, repeats: int) -> float:
-    """Best of `repeats` timings of `iterations` calls (the machine is shared)."""
-    tf.nest.map_structure(lambda t: t.numpy(), fn(*args))  # trace, compile, warm up
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            result = fn(*args)
-        tf.nest.map_structure(lambda t: t.numpy(), result)
-        best = max(best, iterations * batch / (time.perf_counter() - start))
-    return round(best, 1)
-
-
-def measure(warp_fn, image, grid, jit: bool, iterations: int, repeats: int) -> dict:
-    """Forward and forward+backward (gradients for image and grid) throughput."""
-    forward = tf.function(warp_fn, jit_compile=jit)
+def compiled_passes(warp_fn, jit: bool) -> dict:
+    """The forward pass and the forward+backward pass (gradients for image and grid)."""
 
     @tf.function(jit_compile=jit)
     def forward_backward(image, grid):
@@ -110,12 +96,36 @@ def measure(warp_fn, image, grid, jit: bool, iterations: int, repeats: int) -> d
             loss = tf.reduce_sum(tf.square(warp_fn(image, grid)))
         return tape.gradient(loss, [image, grid])
 
-    batch = image.shape[0]
-    return {
-        "forward": images_per_second(forward, (image, grid), batch, iterations, repeats),
-        "forward_backward": images_per_second(
-            forward_backward, (image, grid), batch, max(1, iterations // 4), repeats),
-    }
+    return {"forward": tf.function(warp_fn, jit_compile=jit),
+            "forward_backward": forward_backward}
+
+
+def _run(fn, args, iterations: int) -> float:
+    """Seconds for `iterations` calls, results fetched."""
+    start = time.perf_counter()
+    for _ in range(iterations):
+        result = fn(*args)
+    tf.nest.map_structure(lambda t: t.numpy(), result)
+    return time.perf_counter() - start
+
+
+def interleaved_throughput(fns: dict, args, batch: int, seconds: float, rounds: int) -> dict:
+    """Best images/s of each function, timed in turns so all see the same machine load.
+
+    Each function is warmed up (traced, compiled), then run for about `seconds` per
+    turn; the build machine is shared, so turns alternate between candidates and
+    the best turn counts.
+    """
+    iterations = {}
+    for name, fn in fns.items():
+        _run(fn, args, 1)  # trace and compile
+        iterations[name] = max(1, round(seconds / _run(fn, args, 1)))
+    best = dict.fromkeys(fns, 0.0)
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            rate = iterations[name] * batch / _run(fn, args, iterations[name])
+            best[name] = max(best[name], rate)
+    return {name: round(rate, 1) for name, rate in best.items()}
 
 
 def main() -> None:
@@ -123,8 +133,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=25)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--channels", type=int, default=3)
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per timed turn")
+    parser.add_argument("--rounds", type=int, default=5, help="turns per candidate")
     args = parser.parse_args()
 
     image = tf.random.stateless_uniform(
@@ -135,7 +145,7 @@ def main() -> None:
     reference = warp(image, grid)
     report = {
         "shape": [args.batch, args.size, args.size, args.channels],
-        "unit": "images/s, best of repeats",
+        "unit": "images/s, best of interleaved turns",
         "padding": "border (map_coordinates: fill_mode='nearest', order=1)",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "devices": [d.device_type for d in tf.config.list_physical_devices()]},
@@ -146,10 +156,14 @@ def main() -> None:
     for name, warp_fn in CANDIDATES.items():
         report["max_abs_diff_vs_ours"][name] = float(
             tf.reduce_max(tf.abs(warp_fn(image, grid) - reference)))
-        report["results"][name] = {
-            mode: measure(warp_fn, image, grid, jit, args.iterations, args.repeats)
-            for mode, jit in (("tf_function", False), ("xla", True))
-        }
+    for mode, jit in (("tf_function", False), ("xla", True)):
+        passes = {name: compiled_passes(fn, jit) for name, fn in CANDIDATES.items()}
+        for pass_name in ("forward", "forward_backward"):
+            rates = interleaved_throughput(
+                {name: fns[pass_name] for name, fns in passes.items()},
+                (image, grid), args.batch, args.seconds, args.rounds)
+            for name, rate in rates.items():
+                report["results"].setdefault(name, {}).setdefault(mode, {})[pass_name] = rate
     print(json.dumps(report, indent=2))
 
 
