@@ -4,4 +4,5 @@ import sys
 
 from defgan_tf.data.synthetic.writer import main
 
-sys.exit(main())
+if __name__ == "__main__":  # spawned workers import this module too; they must not run it
+    sys.exit(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -20,11 +21,13 @@ def fixed(points: np.ndarray, origin=0.0) -> np.ndarray:
 
 
 def _roi(points: np.ndarray, n: int, pad: float) -> tuple[slice, slice, np.ndarray] | None:
-    lo = np.floor(points.min(0) - pad).astype(int).clip(0, n)
-    hi = np.ceil(points.max(0) + pad + 1).astype(int).clip(0, n)
-    if (hi <= lo).any():
+    """Rows, columns and (x, y) origin of the clipped bounding box of points, padded."""
+    (x_lo, y_lo), (x_hi, y_hi) = points.min(0), points.max(0)
+    x0, y0 = max(math.floor(x_lo - pad), 0), max(math.floor(y_lo - pad), 0)
+    x1, y1 = min(math.ceil(x_hi + pad) + 1, n), min(math.ceil(y_hi + pad) + 1, n)
+    if x1 <= x0 or y1 <= y0:
         return None
-    return slice(lo[1], hi[1]), slice(lo[0], hi[0]), lo.astype(float)
+    return slice(y0, y1), slice(x0, x1), np.array([x0, y0], float)
 
 
 def rgb(colour) -> tuple[float, float, float]:

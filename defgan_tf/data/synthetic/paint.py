@@ -51,7 +51,8 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
     w, lm = ident.face_half_width, geom.landmarks
     skin = np.asarray(ident.skin_colour, np.float32)
     cv.image[:] = smooth_layer(cv.n, lambda x, y: _background(ident, x, y), np.uint8)
-    skin_layer = smooth_layer(cv.n, lambda x, y: _lit_skin(ident, skin, x, y), np.uint8)
+    half_skin = smooth_layer(cv.n // 2, lambda x, y: _lit_skin(ident, skin, x, y))
+    _shade_skin(half_skin, cv, ident, geom)
 
     shirt = [(-0.2, 1.3), (-0.1, 1.0), (0.15, 0.955), (0.5 - 0.5 * w, 0.95), (0.5, 1.02),
              (0.5 + 0.5 * w, 0.95), (0.85, 0.955), (1.1, 1.0), (1.2, 1.3)]
@@ -75,8 +76,7 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         cv.fill(ellipse(ear + vec(side * 0.006, 0.0), (0.012, 0.035), side * 0.15),
                 shade(skin, 0.7), 0.7)
 
-    cv.composite(geom.head, skin_layer)
-    _shadows_and_highlights(cv, ident, geom)
+    cv.composite(geom.head, cv2.resize(to_uint8(half_skin), (cv.n, cv.n)))
 
     for outline in geom.brows:
         cv.fill(outline, ident.brow_colour, 0.8)
@@ -106,8 +106,7 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
         _glasses(cv, ident, geom)
 
     image = cv2.resize(cv.image, (size, size), interpolation=cv2.INTER_AREA)
-    skin_small = smooth_layer(size, lambda x, y: _lit_skin(ident, skin, x, y))
-    return NeutralFace(image, skin_small)
+    return NeutralFace(image, cv2.resize(half_skin, (size, size), interpolation=cv2.INTER_AREA))
 
 
 def _background(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -157,12 +156,15 @@ def _hair_cap(ident: Identity, geom: Geometry, cap_outer: np.ndarray) -> np.ndar
     return np.vstack([cap_outer, np.stack([xs, ys], -1)[::-1]])
 
 
-def _shadows_and_highlights(cv: Canvas, ident: Identity, geom: Geometry) -> None:
-    """Soft ambient occlusion (sockets, nose, lips) and highlights, multiplied in.
+def _shade_skin(skin: np.ndarray, cv: Canvas, ident: Identity, geom: Geometry) -> None:
+    """Multiplies soft ambient occlusion (sockets, nose, lips) and highlights into `skin`.
 
-    Both are blurred blobs, so they are drawn at half resolution and upsampled.
+    Args:
+        skin: (n/2, n/2, 3) float32 lit skin at half the canvas resolution (the blobs
+            are blurred, so half resolution is enough), modified in place.
+        cv, ident, geom: the canvas (for its pose) and the face.
     """
-    lm, n = geom.landmarks, cv.n // 2
+    lm, n = geom.landmarks, skin.shape[0]
     maps = np.zeros((2, n, n), np.uint8)  # darkening, highlight
 
     def put(which, pts, value):
@@ -185,19 +187,10 @@ def _shadows_and_highlights(cv: Canvas, ident: Identity, geom: Geometry) -> None
     put(1, ellipse(lm[30] + vec(0, -0.004), (0.012, 0.009)), 150)
     put(1, ellipse([0.5, ident.hairline_y + 0.08], (0.09, 0.04)), 60)
     put(1, ellipse(lm[57] + vec(0, -0.004), (ident.mouth_half_width * 0.3, 0.004)), 120)
-    sigma = 0.006 * cv.unit
-    rows, cols = np.flatnonzero(maps.any((0, 2))), np.flatnonzero(maps.any((0, 1)))
-    pad = int(3 * sigma) + 2
-    y0, y1 = max(rows[0] - pad, 0), min(rows[-1] + pad + 1, n)
-    x0, x1 = max(cols[0] - pad, 0), min(cols[-1] + pad + 1, n)
-    soft = cv2.GaussianBlur(np.moveaxis(maps[:, y0:y1, x0:x1], 0, -1), (0, 0), sigma)
-    soft = cv2.resize(soft.astype(np.float32) * np.float32(1 / 255),
-                      (2 * (x1 - x0), 2 * (y1 - y0)))
-    view = cv.image[2 * y0:2 * y1, 2 * x0:2 * x1]
-    roi = view.astype(np.float32)
-    roi *= (1 - 0.32 * soft[..., 0])[..., None]
-    roi += (255 - roi) * (0.22 * soft[..., 1])[..., None]
-    view[:] = to_uint8(roi)
+    soft = cv2.GaussianBlur(np.moveaxis(maps, 0, -1), (0, 0), 0.006 * cv.unit)
+    soft = soft.astype(np.float32) * np.float32(1 / 255)
+    skin *= (1 - 0.32 * soft[..., 0])[..., None]
+    skin += (255 - skin) * (0.22 * soft[..., 1])[..., None]
 
 
 def _eyes(cv: Canvas, ident: Identity, geom: Geometry) -> None:
