@@ -53,9 +53,10 @@ def gradient_penalty(
     """WGAN-GP's penalty mean_i (‖∇_x̂ D(x̂_i)‖₂ − 1)², paper eq. 7's second term.
 
     x̂ = ε · real + (1 − ε) · fake with ε ~ U(0, 1) per sample (a uniform draw, as
-    in WGAN-GP and DESIGN.md §3; not a normal one). The gradient comes from a tape nested inside
-    the caller's, so the penalty itself can be differentiated with respect to the
-    critic's weights. The norm is sqrt(Σ g² + 1e-12): finite gradient at g = 0.
+    in WGAN-GP and DESIGN.md §3; not a normal one). The gradient comes from a tape
+    nested inside the caller's, so the penalty itself can be differentiated with
+    respect to the critic's weights. The norm is sqrt(Σ g² + 1e-12): finite
+    gradient at g = 0.
 
     Args:
         critic_fn: maps (B, H, W, C) images to per-sample scores, (B,) or (B, ...)
@@ -81,6 +82,8 @@ def gradient_penalty(
     interpolated = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as tape:
         tape.watch(interpolated)
+        # Summed inside the tape: the sum must be recorded for the gradient to flow.
+        # Samples are independent, so its gradient is each sample's own gradient.
         total = tf.reduce_sum(_per_sample_mean(critic_fn(interpolated)))
     gradients = tf.cast(tape.gradient(total, interpolated), tf.float32)
     norms = tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]) + _NORM_EPSILON)
@@ -224,7 +227,7 @@ def mask_tv(mask: tf.Tensor) -> tf.Tensor:
     GANimation's smoothness term, Σ |A[i, j+1] − A[i, j]| + Σ |A[i+1, j] − A[i, j]|,
     which its λ_mtv = 1e-5 was tuned for. GANimation also sums over the batch;
     here each sample's sum is averaged over the batch, so the weight does not
-    change with the batch size.
+    change with the batch size (GANimation's effective weight is batch × λ_mtv).
 
     Args:
         mask: (B, H, W, 1) attention A in [0, 1].
