@@ -115,7 +115,8 @@ class IdentityConfig:
     """The face embedder φ of the identity loss and metric."""
 
     embedder: str = _field(
-        "none", "dlib_resnet: dlib's descriptor ported to Keras; none: no identity term.",
+        "dlib_resnet", "dlib_resnet: dlib's descriptor ported to Keras (needs the `faces` "
+        "extra); none: no identity term.",
         ("none", "dlib_resnet"),
     )
     model_path: str | None = _field(

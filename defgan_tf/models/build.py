@@ -49,8 +49,18 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
         grid_mode=config.deformation.mode, max_offset_px=config.deformation.max_offset_px,
         integral_k=config.deformation.integral_k, padding=config.deformation.padding,
         loss_weights=dataclasses.asdict(config.losses), n_critic=config.train.n_critic,
-        embedder=embedder, ema_decay=m.ema_decay, name="defgan")
+        embedder=embedder, ema_decay=m.ema_decay, seed=config.train.seed, name="defgan")
     return model
+
+
+def checkpoint_objects(model: DefGAN) -> dict:
+    """What a checkpoint stores of the model, keyed by stable variable paths.
+
+    Keras 3 layers kept in Python lists are invisible to tf.train.Checkpoint's object
+    graph, so the variables are listed explicitly (`texture_generator/trunk/down0/conv/
+    kernel`, ...), plus the model's random generator state.
+    """
+    return {"model_weights": {v.path: v for v in model.weights}, "model_rng": model.rng}
 
 
 def latest_checkpoint(run_dir: str | Path) -> str | None:
@@ -76,7 +86,9 @@ def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]
     if checkpoint is None:
         raise ConfigError(f"{run_dir} has no checkpoint in {CHECKPOINT_DIR}/ yet.")
     model = build_defgan(config, with_embedder=False)
-    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    weights = checkpoint_objects(model)["model_weights"]
+    tf.train.Checkpoint(model_weights=weights).restore(checkpoint).expect_partial() \
+        .assert_existing_objects_matched()
     if use_ema and model.ema_weights:
         model.swap_ema()
     return config, model

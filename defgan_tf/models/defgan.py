@@ -40,6 +40,9 @@ class DefGAN(keras.Model):
         embedder: face embedder φ for the identity loss (an object with
             `embed(images, normalize=False)`), or None to skip the term.
         ema_decay: decay of the generator-weight moving average; 0 disables it.
+        seed: seed of the model's own random generator (the gradient penalty's mixing
+            weights); its state is checkpointed, so a resumed run draws what a straight
+            run would have drawn.
     """
 
     def __init__(self, texture_generator: TextureGenerator | None,
@@ -47,7 +50,7 @@ class DefGAN(keras.Model):
                  image_size: int, mode: str = "defgan", grid_mode: str = "offset",
                  max_offset_px: float = 5.0, integral_k: float = 2.0, padding: str = "border",
                  loss_weights: dict[str, Any] | None = None, n_critic: int = 1,
-                 embedder: Any = None, ema_decay: float = 0.0, **kwargs):
+                 embedder: Any = None, ema_decay: float = 0.0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}. Received: mode={mode!r}")
@@ -64,6 +67,7 @@ class DefGAN(keras.Model):
         self.max_offset_px, self.integral_k, self.padding = max_offset_px, integral_k, padding
         self.loss_weights = dict(loss_weights or {})
         self.n_critic, self.embedder, self.ema_decay = n_critic, embedder, ema_decay
+        self.rng = tf.random.Generator.from_seed(seed)
         # Every variable exists once the constructor returns (Keras locks a layer's state
         # after its first call): the networks, the weight averages and the loss trackers.
         self._build_networks()
@@ -179,6 +183,10 @@ class DefGAN(keras.Model):
             self._update_ema()
         return {m.name: m.result() for m in self.metrics}
 
+    def mixing_weights(self, batch):
+        """ε ~ U(0, 1) per sample for the gradient penalty's x̂ = ε·real + (1 − ε)·fake."""
+        return self.rng.uniform([batch])
+
     def _weight(self, name: str) -> float:
         return float(self.loss_weights.get(name, 0.0))
 
@@ -194,7 +202,8 @@ class DefGAN(keras.Model):
             fake_scores, _ = self.critic(fake, training=True)
             wasserstein = losses.critic_wasserstein(real_scores, fake_scores)
             penalty = losses.gradient_penalty(
-                lambda x: self.critic(x, training=True)[0], image, fake)
+                lambda x: self.critic(x, training=True)[0], image, fake,
+                epsilon=self.mixing_weights(tf.shape(image)[0]))
             au_error = losses.au_regression(real_aus, source_aus)
             loss = (wasserstein + self._weight("lambda_gp") * penalty
                     + self._weight("lambda_au") * au_error)

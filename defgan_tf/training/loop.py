@@ -18,7 +18,7 @@ from defgan_tf.config import Config, ConfigError, save_config
 from defgan_tf.data.pipeline import make_dataset_from_config
 from defgan_tf.data.readers import read_dataset
 from defgan_tf.models import DefGAN, build_defgan
-from defgan_tf.models.build import CONFIG_FILE, latest_checkpoint
+from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
 from defgan_tf.ops.grids import grid_to_flow_px
 from defgan_tf.training.checkpoints import CheckpointKeeper
 from defgan_tf.training.samples import sample_grid
@@ -129,9 +129,10 @@ class Trainer:
         dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
         self.iterator = iter(dataset)
         self.keeper = CheckpointKeeper(
-            self.run_dir, config.train.keep_checkpoints, chief=self.chief, model=self.model,
-            d_optimizer=d_optimizer, g_optimizer=g_optimizer, step=self.step,
-            iterator=self.iterator)
+            self.run_dir, config.train.keep_checkpoints, chief=self.chief,
+            d_optimizer={v.path: v for v in d_optimizer.variables},
+            g_optimizer={v.path: v for v in g_optimizer.variables},
+            step=self.step, iterator=self.iterator, **checkpoint_objects(self.model))
         if resume:
             self.keeper.restore_latest()
         if self.chief:
