@@ -1,51 +1,32 @@
-"""Tests for `defgan-edit` on the astronaut photograph with a tiny untrained run directory."""
+"""Tests for `defgan-edit` on the astronaut photograph with the shared tiny run directory."""
 
 import pathlib
 
 import numpy as np
 import pytest
 import skimage.data
-import tensorflow as tf
 from PIL import Image
 
 from defgan_tf import edit
 from defgan_tf.aus import AU_CODES
-from defgan_tf.config import load_config, save_config
 from defgan_tf.editing import media
 
-QUICKSTART = pathlib.Path(__file__).parents[1] / "configs" / "quickstart.yaml"
-TINY = ["model.image_size=32", "model.generator_width=4", "model.deformation_width=4",
-        "model.critic_width=4", "model.n_res=1"]
-
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A run directory as training leaves it: config.yaml and checkpoints/."""
-    from defgan_tf.models import build_defgan
-
-    path = tmp_path_factory.mktemp("run")
-    config = load_config(QUICKSTART, TINY)
-    save_config(config, path / "config.yaml")
-    tf.train.Checkpoint(model=build_defgan(config, with_embedder=False)).save(
-        str(path / "checkpoints" / "ckpt"))
-    return path
-
-
-@pytest.fixture(scope="module")
-def loaded(run_dir):
+def loaded(tiny_run_dir):
     from defgan_tf.editing.backends import load_backend
 
-    return load_backend(run_dir)
+    return load_backend(tiny_run_dir)
 
 
 @pytest.fixture
-def warm(run_dir, loaded, monkeypatch):
+def warm(tiny_run_dir, loaded, monkeypatch):
     """Every main() after the first reuses one loaded backend (loading and tracing cost ~3 s)."""
     from defgan_tf.editing import editor
 
     real = editor.load_backend
     monkeypatch.setattr(editor, "load_backend",
-                        lambda path: loaded if pathlib.Path(path) == run_dir else real(path))
+                        lambda path: loaded if pathlib.Path(path) == tiny_run_dir else real(path))
 
 
 @pytest.fixture(scope="module")
@@ -67,9 +48,9 @@ def _run(capsys, *argv):
     return status, out, err
 
 
-def test_folder_with_bad_inputs_edits_the_good_ones(run_dir, photos, tmp_path, capsys):
+def test_folder_with_bad_inputs_edits_the_good_ones(tiny_run_dir, photos, tmp_path, capsys):
     status, out, err = _run(capsys, photos / "astronaut.png", photos / "wall.png",
-                            photos / "broken.jpg", "--model", run_dir,
+                            photos / "broken.jpg", "--model", tiny_run_dir,
                             "--expression", "happy", "--out", tmp_path)
     assert status == 1
     assert "error: " + str(photos / "wall.png") + ": no face found" in err
@@ -83,9 +64,9 @@ def test_folder_with_bad_inputs_edits_the_good_ones(run_dir, photos, tmp_path, c
     assert not changed[:, :120].any() and not changed[260:].any()
 
 
-def test_two_faces_jpeg_with_debug_maps(warm, run_dir, photos, tmp_path, capsys):
+def test_two_faces_jpeg_with_debug_maps(warm, tiny_run_dir, photos, tmp_path, capsys):
     out_file = tmp_path / "smile.jpg"
-    status, out, _ = _run(capsys, photos / "two.jpg", "--model", run_dir,
+    status, out, _ = _run(capsys, photos / "two.jpg", "--model", tiny_run_dir,
                           "--aus", "AU12=0.9,AU06=0.6", "--out", out_file, "--debug")
     assert status == 0 and "2 face(s)" in out
     with Image.open(out_file) as image:
@@ -96,10 +77,10 @@ def test_two_faces_jpeg_with_debug_maps(warm, run_dir, photos, tmp_path, capsys)
     assert media.read_image(tmp_path / debug[0]).shape == (18 + 96, 6 * 96, 3)
 
 
-def test_existing_output_is_refused_without_overwrite(warm, run_dir, photos, tmp_path, capsys):
+def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos, tmp_path, capsys):
     target = tmp_path / "out.png"
     target.write_bytes(b"keep me")
-    args = (photos / "astronaut.png", "--model", run_dir, "--expression", "sad",
+    args = (photos / "astronaut.png", "--model", tiny_run_dir, "--expression", "sad",
             "--out", target)
     status, _, err = _run(capsys, *args)
     assert status == 1 and "exists; pass --overwrite to replace it" in err
@@ -113,8 +94,8 @@ def test_existing_output_is_refused_without_overwrite(warm, run_dir, photos, tmp
     (["--aus", "AU13=1"], "Unknown action unit 'AU13'"),
     (["--sweep", "AU12", "--steps", "1"], "--steps must be at least 2; received 1"),
 ])
-def test_usage_errors_exit_2_before_any_input(warm, run_dir, photos, capsys, argv, message):
-    status, _, err = _run(capsys, photos / "astronaut.png", "--model", run_dir, *argv)
+def test_usage_errors_exit_2_before_any_input(warm, tiny_run_dir, photos, capsys, argv, message):
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, *argv)
     assert status == 2 and message in err and err.startswith("defgan-edit: error:")
 
 
@@ -124,8 +105,8 @@ def test_not_a_model(photos, tmp_path, capsys):
     assert status == 2 and "is not a model: expected a training run directory" in err
 
 
-def test_sweep_grid_and_animation(warm, run_dir, photos, tmp_path, capsys):
-    base = (photos / "astronaut.png", "--model", run_dir, "--out", tmp_path)
+def test_sweep_grid_and_animation(warm, tiny_run_dir, photos, tmp_path, capsys):
+    base = (photos / "astronaut.png", "--model", tiny_run_dir, "--out", tmp_path)
     assert _run(capsys, *base, "--sweep", "AU12", "--steps", "3")[0] == 0
     assert media.read_image(tmp_path / "astronaut_sweep_AU12.png").shape == (
         18 + 2 * 96, 70 + 3 * 96, 3)
@@ -136,26 +117,41 @@ def test_sweep_grid_and_animation(warm, run_dir, photos, tmp_path, capsys):
         assert gif.n_frames == 5 and gif.size == (512, 512)
 
 
-def test_video_is_edited_frame_by_frame(warm, run_dir, tmp_path, capsys):
+def test_video_is_edited_frame_by_frame(warm, tiny_run_dir, tmp_path, capsys):
     frame = skimage.data.astronaut()
     clip = tmp_path / "clip.mp4"
     media.write_animation(clip, [frame, np.roll(frame, 2, axis=1), frame], fps=5)
-    status, _, _ = _run(capsys, clip, "--model", run_dir, "--expression", "surprise")
+    status, _, _ = _run(capsys, clip, "--model", tiny_run_dir, "--expression", "surprise")
     assert status == 0
     frames, fps = media.read_video(tmp_path / "clip_surprise.mp4")
     assert fps == 5 and len(list(frames)) == 3
 
 
-def test_openface_csv_gives_the_source(warm, run_dir, photos, tmp_path, capsys):
+def test_openface_csv_gives_the_source(warm, tiny_run_dir, photos, tmp_path, capsys):
     columns = ["frame", "face_id", "confidence", "success"] + [f"{c}_r" for c in AU_CODES]
     good = tmp_path / "openface.csv"
     good.write_text(", ".join(columns) + "\n" + ", ".join(["1", "0", "0.98", "1"]
                                                            + ["2.5"] * len(AU_CODES)) + "\n")
-    status, _, _ = _run(capsys, photos / "astronaut.png", "--model", run_dir, "--aus",
+    status, _, _ = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, "--aus",
                         "AU12=1", "--openface-csv", good, "--out", tmp_path / "o.png")
     assert status == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("frame, AU01_r\n1, 2\n")
-    status, _, err = _run(capsys, photos / "astronaut.png", "--model", run_dir, "--aus",
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, "--aus",
                           "AU12=1", "--openface-csv", bad)
     assert status == 2 and "bad.csv: " in err and "AU02_r" in err
+
+
+def test_checkpoint_that_does_not_fit_its_config(tiny_run_dir, photos, tmp_path, capsys):
+    import shutil
+
+    from defgan_tf.config import load_config, save_config
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run_dir, run)
+    config = load_config(run / "config.yaml", ["model.generator_width=8"])
+    save_config(config, run / "config.yaml")
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", run,
+                          "--expression", "happy")
+    assert status == 2
+    assert "the checkpoint does not fit the model its config.yaml describes" in err

@@ -119,9 +119,10 @@ class KerasBackend(Backend):
             config, model = load_run(run_dir, use_ema=use_ema)
         except ConfigError as error:
             raise BackendError(str(error)) from None
-        except (ValueError, tf.errors.OpError) as error:
+        except (ValueError, AssertionError, tf.errors.OpError) as error:
+            # AssertionError: tf.train's "objects not bound to checkpointed values".
             size = load_config(pathlib.Path(run_dir) / "config.yaml").model.image_size
-            first_line = str(error).strip().splitlines()[0]
+            first_line = str(error).strip().splitlines()[0][:200]
             raise BackendError(
                 f"{run_dir}: the checkpoint does not fit the model its config.yaml describes "
                 f"(model.image_size={size}); was it trained with another config? "
