@@ -146,12 +146,21 @@ def test_true_edit_flow_composed_with_source_flow_is_target_flow():
     x, y = grid(96)
     px, py = x + edit[..., 0], y + edit[..., 1]
     composed = edit + bilinear(f_s, px, py)
-    assert np.abs(composed - f_t).max() < 0.05
+    assert np.abs(composed - f_t).max() < 1e-3
     assert np.abs(edit).max() > 2  # a real edit, not the identity
     # And the images agree: sampling the source at p + e(p) gives the target's motion.
     moved_source = render_motion_only(identity, source, 96)
     moved_target = render_motion_only(identity, target, 96).astype(float)
     assert np.abs(bilinear(moved_source, px, py) - moved_target).mean() < 1.0
+
+
+def test_flow_is_linear_in_intensities_and_the_null_edit_is_the_identity():
+    identity = make_identity(8)
+    half = render(identity, PRESETS["fear"] * 0.5, 64).flow
+    full = render(identity, PRESETS["fear"], 64).flow
+    np.testing.assert_allclose(2 * half, full, atol=1e-5)
+    same = true_edit_flow(identity, PRESETS["anger"], PRESETS["anger"], 64)
+    assert np.abs(same).max() < 1e-4
 
 
 @pytest.mark.parametrize("seed", (0, 3, 7))

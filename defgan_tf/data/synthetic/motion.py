@@ -273,11 +273,28 @@ def forward_points(flow: np.ndarray, points: np.ndarray, iterations: int = 12,
     return q
 
 
-def invert_flow(flow: np.ndarray, targets: np.ndarray, iterations: int = 12) -> np.ndarray:
+def sample_bilinear(field: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Exact bilinear samples of an (H, W, C) field at (..., 2) (x, y) points, border clamped.
+
+    (`cv2.remap` rounds its weights to 1/32 pixel; ground truth should not.)
+    """
+    h, w = field.shape[:2]
+    x = np.clip(points[..., 0], 0, w - 1)
+    y = np.clip(points[..., 1], 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int32), w - 2)
+    y0 = np.minimum(np.floor(y).astype(np.int32), h - 2)
+    tx, ty = (x - x0)[..., None], (y - y0)[..., None]
+    top = field[y0, x0] * (1 - tx) + field[y0, x0 + 1] * tx
+    bottom = field[y0 + 1, x0] * (1 - tx) + field[y0 + 1, x0 + 1] * tx
+    return top * (1 - ty) + bottom * ty
+
+
+def invert_flow(flow: np.ndarray, targets: np.ndarray, iterations: int = 30,
+                tolerance: float = 1e-5) -> np.ndarray:
     """For every pixel target y (H, W, 2), the q with q + flow(q) = y, as a dense map."""
-    q = targets.copy()
+    q = targets.astype(np.float64)
     for _ in range(iterations):
-        sampled = cv2.remap(flow, q[..., 0], q[..., 1], cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE)
-        q = targets - sampled
+        moved, q = q, targets - sample_bilinear(flow, q)
+        if np.abs(q - moved).max() < tolerance:
+            break
     return q

@@ -190,5 +190,5 @@ def true_edit_flow(identity: Identity, source_aus, target_aus, size: int = 128) 
     rig = _rig(identity, size)
     f_s = motion.flow_field(rig.basis, source)
     f_t = motion.flow_field(rig.basis, target)
-    sampled = motion.invert_flow(f_s, rig.grid + f_t)
-    return sampled - rig.grid
+    sampled = motion.invert_flow(f_s.astype(np.float64), rig.grid + f_t.astype(np.float64))
+    return (sampled - rig.grid).astype(np.float32)
