@@ -211,8 +211,7 @@ _MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from defgan_tf.data.images import load_image
-from defgan_tf.data.pipeline import make_dataset
+    from defgan_tf.data.pipeline import make_dataset
     from defgan_tf.data.readers import read_dataset
     index = read_dataset(sys.argv[1], "openface", "all")
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
