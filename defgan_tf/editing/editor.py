@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import pathlib
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -35,6 +36,8 @@ from defgan_tf.editing.backends import (
     images_to_model,
     load_backend,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class EditError(ValueError):
@@ -136,26 +139,32 @@ class Editor:
     def find_faces(self, image: np.ndarray, face_index: int | None = None) -> list[Face]:
         """Detects the faces to edit, largest first.
 
+        Faces smaller than `min_face_size` are skipped with a warning.
+
         Raises:
-            EditError: no face, a face smaller than `min_face_size`, or `face_index` out of
-                range.
+            EditError: no face, only faces smaller than `min_face_size`, or `face_index`
+                out of range.
         """
         faces = detect_faces(image, self.detector)
         if not faces:
+            hint = "; try --detector cnn." if self.detector != "cnn" else "."
             raise EditError(f"no face found (detector {self.detector!r}, image "
-                            f"{image.shape[1]}×{image.shape[0]}); try --detector cnn.")
+                            f"{image.shape[1]}×{image.shape[0]}){hint}")
         if face_index is not None:
             if not -len(faces) <= face_index < len(faces):
                 raise EditError(f"--face-index {face_index} is out of range: found "
                                 f"{len(faces)} face(s), numbered 0–{len(faces) - 1} "
                                 "from the largest.")
             faces = [faces[face_index]]
-        small = [f for f in faces if f.size < self.min_face_size]
-        if small:
-            raise EditError(f"face at box {small[0].box} is {small[0].size} px; the minimum is "
+        usable = [f for f in faces if f.size >= self.min_face_size]
+        if not usable:
+            raise EditError(f"face at box {faces[0].box} is {faces[0].size} px; the minimum is "
                             f"{self.min_face_size} px (smaller faces are mostly upsampling "
                             "blur at the model's resolution).")
-        return faces
+        if len(usable) < len(faces):
+            logger.warning("skipping %d face(s) smaller than %d px", len(faces) - len(usable),
+                           self.min_face_size)
+        return usable
 
     def align(self, image: np.ndarray, faces: Sequence[Face]
               ) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:

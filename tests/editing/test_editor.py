@@ -168,3 +168,17 @@ def test_landmark_smoothing_is_an_exponential_moving_average():
     assert mixed.box == (4, 8, 14, 18) and mixed.score == 2.0
     np.testing.assert_allclose(mixed.landmarks5, 0.4)
     assert mixed.landmarks68 is None
+
+
+def test_faces_below_the_minimum_are_skipped_when_others_are_large(keras_backend, astronaut,
+                                                                   caplog):
+    import cv2
+
+    large = cv2.resize(astronaut, (768, 768), interpolation=cv2.INTER_CUBIC)
+    photo = np.zeros((768, 768 + 512, 3), np.uint8)
+    photo[:, :768], photo[:512, 768:] = large, astronaut
+    with caplog.at_level("WARNING"):
+        result = Editor(keras_backend, min_face_size=120).edit(photo, expression="happy")
+    assert "skipping 1 face(s) smaller than 120 px" in caplog.text
+    assert len(result.faces) == 1 and result.faces[0].face.box[0] < 768
+    assert not np.any(result.image[:, 768:] != photo[:, 768:])
