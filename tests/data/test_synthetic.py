@@ -207,6 +207,8 @@ def test_render_errors_say_what_is_valid():
         render(identity, only("AU12", 2.5), 64)
     with pytest.raises(ValueError, match=r"size must be an integer >= 32. Received: size=8"):
         render(identity, np.zeros(NUM_AUS), 8)
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer. Received: seed=-3"):
+        make_identity(-3)
 
 
 def test_sample_aus_mixes_neutral_presets_and_co_occurring_sparse_aus():

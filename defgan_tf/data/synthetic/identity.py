@@ -84,7 +84,12 @@ def make_identity(seed: int) -> Identity:
 
     Returns:
         A frozen, hashable `Identity` (usable as a cache key).
+
+    Raises:
+        ValueError: a negative or non-integer seed.
     """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer. Received: seed={seed!r}")
     rng = np.random.default_rng([int(seed), 0x5EED])
     u = rng.uniform
     skin = _jitter(rng, _SKIN[rng.integers(len(_SKIN))], 6)

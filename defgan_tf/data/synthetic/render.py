@@ -105,7 +105,7 @@ def _check(aus, size: int) -> np.ndarray:
     return values
 
 
-def _warp(rig: _Rig, aus: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _warp(rig: _Rig, aus: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flow = motion.flow_field(rig.basis, aus)
     maps = rig.grid + flow
     moved = cv2.remap(rig.neutral, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR,
@@ -126,7 +126,7 @@ def render_motion_only(identity: Identity, aus, size: int = 128) -> np.ndarray:
         (S, S, 3) uint8 RGB; equals `neutral` bilinearly sampled at `grid + flow`.
     """
     values = _check(aus, size)
-    return _warp(_rig(identity, int(size)), values, int(size))[2]
+    return _warp(_rig(identity, int(size)), values)[2]
 
 
 def render(identity: Identity, aus, size: int = 128) -> Render:
@@ -143,7 +143,7 @@ def render(identity: Identity, aus, size: int = 128) -> Render:
     values = _check(aus, size)
     size = int(size)
     rig = _rig(identity, size)
-    flow, maps, moved = _warp(rig, values, size)
+    flow, maps, moved = _warp(rig, values)
     active = values > 0
     if not active.any():
         return Render(rig.neutral.copy(), flow, rig.regions, rig.landmarks.copy())

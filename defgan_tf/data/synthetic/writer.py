@@ -46,10 +46,11 @@ def plan_dataset(count: int, seed: int, test_fraction: float = 0.1) -> list[_Gro
     `count` and `seed` (and `test_fraction`) matter: workers do not change the plan.
     """
     rng = np.random.default_rng([int(seed), 0xDA7A])
-    sizes = []
-    while sum(sizes) < count:
+    sizes, total = [], 0
+    while total < count:
         sizes.append(int(rng.integers(IMAGES_PER_IDENTITY[0], IMAGES_PER_IDENTITY[1] + 1)))
-    sizes[-1] -= sum(sizes) - count
+        total += sizes[-1]
+    sizes[-1] -= total - count
     seeds = rng.choice(2**31 - 1, size=len(sizes), replace=False)
     n_test = round(test_fraction * len(sizes))
     if test_fraction > 0 and len(sizes) > 1:
