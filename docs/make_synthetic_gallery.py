@@ -142,7 +142,8 @@ def main() -> None:
                "regions": regions_figure}
     for name, make in figures.items():
         path = out / f"synthetic_{name}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(make(args.size), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(path), cv2.cvtColor(make(args.size), cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_PNG_COMPRESSION, 9])
         print(f"wrote {path}")
 
 
