@@ -171,7 +171,7 @@ def render(identity: Identity, aus, size: int = 128) -> Render:
     landmarks[INNER_UPPER] = upper_edge[[3, 5, 7]]
     landmarks[INNER_LOWER] = lower_edge[[3, 5, 7]]
     landmarks[[60, 64]] = (upper_edge[[1, 9]] + lower_edge[[1, 9]]) / 2
-    final = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    final = cv2.convertScaleAbs(image)  # rounds and saturates; the image is never negative
     return Render(final, flow, rig.regions, landmarks.astype(np.float32))
 
 
