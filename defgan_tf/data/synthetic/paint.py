@@ -263,10 +263,10 @@ def _beard(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
     count = 500 if stubble else 700
     lo, hi = region.min(0), region.max(0)
     strokes = []
-    for tone in (0.7, 1.0, 1.3):
+    for tone, lift in ((0.6, 0), (1.0, 0), (1.4, 18)):  # lift: grey hairs in dark beards
         length = (0.004, 0.008) if stubble else (0.012, 0.024)
         lines = strands(rng, count // 3, (lo, hi), np.pi / 2, 0.5, length, 0.6)
-        strokes.append((lines, shade(beard, tone), 0.0022))
+        strokes.append((lines, shade(beard, tone) + lift, 0.0022))
     cv.textured(smooth_curve(region, 3, closed=True), beard if not stubble else
                 shade(beard, 1.1), strokes, 0.4 if stubble else 0.92)
 
