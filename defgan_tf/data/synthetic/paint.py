@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -22,6 +24,7 @@ from defgan_tf.data.synthetic.identity import Identity
 _SCLERA = np.array([236.0, 230.0, 224.0])
 
 
+@dataclass(frozen=True)
 class NeutralFace:
     """The painted neutral face at output size.
 
@@ -30,9 +33,8 @@ class NeutralFace:
         skin: (S, S, 3) float32, the lit skin colour everywhere (eyelids are drawn from it).
     """
 
-    def __init__(self, image: np.ndarray, skin: np.ndarray):
-        self.image = image
-        self.skin = skin
+    image: np.ndarray
+    skin: np.ndarray
 
 
 def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
@@ -100,26 +102,33 @@ def paint_neutral(ident: Identity, geom: Geometry, size: int) -> NeutralFace:
     if ident.beard in ("full", "moustache"):
         _moustache(cv, rng, ident, geom)
     strokes = _hair_strokes(rng, hair, cap_outer, 1.0, 420, curly=ident.hair_style == "curly")
-    cap = _hair_cap(ident, geom, cap_outer)
+    cap = _hair_cap(ident, cap_outer)
     cv.textured(cap, hair, strokes)
     if ident.glasses:
-        _glasses(cv, ident, geom)
+        _glasses(cv, ident)
 
     image = cv2.resize(cv.image, (size, size), interpolation=cv2.INTER_AREA)
     return NeutralFace(image, cv2.resize(half_skin, (size, size), interpolation=cv2.INTER_AREA))
 
 
+def _light(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The scene's directional lighting gradient (a factor around 1) at image fractions."""
+    la = ident.light_angle
+    return 1 + 2 * ident.light_strength * ((x - 0.5) * np.cos(la) + (y - 0.5) * np.sin(la))
+
+
 def _background(ident: Identity, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Two-colour diagonal gradient with a vignette, lit like the face."""
+    """Two-colour diagonal gradient with a vignette, under half the face's lighting."""
     bg0, bg1 = (np.asarray(c, np.float32) for c in ident.background)
     vignette = 1 - 0.35 * ((x - 0.5) ** 2 + (y - 0.45) ** 2)
-    return (bg0 + (bg1 - bg0) * (x * 0.6 + y * 0.8)[..., None]) * vignette[..., None]
+    lit = vignette * (0.5 + 0.5 * _light(ident, x, y))
+    return np.clip((bg0 + (bg1 - bg0) * (x * 0.6 + y * 0.8)[..., None]) * lit[..., None],
+                   0, 255)
 
 
 def _lit_skin(ident: Identity, skin: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Skin under a directional light, darker toward the outline (a rounded head)."""
-    la = ident.light_angle
-    light = 1 + 2 * ident.light_strength * ((x - 0.5) * np.cos(la) + (y - 0.5) * np.sin(la))
+    light = _light(ident, x, y)
     x, y = unpose(ident, x, y)
     half_height = (ident.chin_y - 0.07) / 2
     rho = ((x - 0.5) / ident.face_half_width) ** 2 + ((y - 0.07 - half_height) / half_height) ** 2
@@ -128,6 +137,8 @@ def _lit_skin(ident: Identity, skin: np.ndarray, x: np.ndarray, y: np.ndarray) -
 
 
 def _hair_strokes(rng, hair, region, tone: float, count: int, curly: bool = False):
+    """Strands (or curls) in three tones over the bounding box of `region`, combed
+    outwards and down from the top centre: [(lines, RGB, width)] for `Canvas.textured`."""
     lo, hi = region.min(0), region.max(0)
     centre = np.array([(lo[0] + hi[0]) / 2, hi[1]])
     strokes = []
@@ -147,7 +158,8 @@ def _hair_strokes(rng, hair, region, tone: float, count: int, curly: bool = Fals
     return strokes
 
 
-def _hair_cap(ident: Identity, geom: Geometry, cap_outer: np.ndarray) -> np.ndarray:
+def _hair_cap(ident: Identity, cap_outer: np.ndarray) -> np.ndarray:
+    """Outline of the hair on top of the head: `cap_outer`, back along a wavy hairline."""
     w, hy = ident.face_half_width, ident.hairline_y
     part = (ident.seed % 7 - 3) * 0.02
     xs = np.linspace(0.5 + 0.97 * w, 0.5 - 0.97 * w, 15)
@@ -169,7 +181,7 @@ def _shade_skin(skin: np.ndarray, cv: Canvas, ident: Identity, geom: Geometry) -
 
     def put(which, pts, value):
         half = (cv.px(pts) + 0.5) / 2 - 0.5
-        cv2.fillPoly(maps[which], [fixed(half, np.zeros(2))], value, cv2.LINE_AA, SHIFT)
+        cv2.fillPoly(maps[which], [fixed(half)], value, cv2.LINE_AA, SHIFT)
 
     for side in (-1, 1):
         c = np.array([0.5 + side * ident.eye_spacing, ident.eye_y - 0.006])
@@ -194,6 +206,7 @@ def _shade_skin(skin: np.ndarray, cv: Canvas, ident: Identity, geom: Geometry) -
 
 
 def _eyes(cv: Canvas, ident: Identity, geom: Geometry) -> None:
+    """Sclera shaded under the lid, iris with rim, pupil and glint, lashes, crease."""
     ew = ident.eye_width
     lash = shade(ident.brow_colour, 0.45) + 12
     for k, side in enumerate((-1, 1)):
@@ -228,6 +241,7 @@ def _eyes(cv: Canvas, ident: Identity, geom: Geometry) -> None:
 
 
 def _nose(cv: Canvas, ident: Identity, geom: Geometry, skin: np.ndarray) -> None:
+    """Nostrils and the soft creases of the nose wings."""
     lm, nw = geom.landmarks, ident.nose_half_width
     for side in (-1, 1):
         nostril = ellipse(lm[33] + vec(side * 0.38 * nw, -0.004), (0.011, 0.0055), side * 0.3)
@@ -240,6 +254,7 @@ def _nose(cv: Canvas, ident: Identity, geom: Geometry, skin: np.ndarray) -> None
 
 
 def _lips(cv: Canvas, ident: Identity, geom: Geometry) -> None:
+    """Upper lip darker than the lower one, a highlight, and the closed mouth line."""
     lip = np.asarray(ident.lip_colour, np.float32)
     cv.fill(geom.upper_lip, lip * 0.86)
     cv.fill(geom.lower_lip, lip)
@@ -250,6 +265,7 @@ def _lips(cv: Canvas, ident: Identity, geom: Geometry) -> None:
 
 
 def _beard(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
+    """A full beard or stubble along the jaw: strands in three tones (lips go on top)."""
     lm, w = geom.landmarks, ident.face_half_width
     mw, ty, my = ident.mouth_half_width, ident.nose_tip_y, ident.mouth_y
     centre = np.array([0.5, ident.eye_y])
@@ -272,6 +288,7 @@ def _beard(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
 
 
 def _moustache(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
+    """Strands between the nose and the upper lip, overlapping the lip a little."""
     lm, nw = geom.landmarks, ident.nose_half_width
     region = np.array([lm[48] + vec(-0.012, 0.004), lm[33] + vec(-0.6 * nw, 0.004),
                        lm[33] + vec(0.6 * nw, 0.004), lm[54] + vec(0.012, 0.004),
@@ -285,7 +302,8 @@ def _moustache(cv: Canvas, rng, ident: Identity, geom: Geometry) -> None:
     cv.textured(region, beard, strokes, 0.95)
 
 
-def _glasses(cv: Canvas, ident: Identity, geom: Geometry) -> None:
+def _glasses(cv: Canvas, ident: Identity) -> None:
+    """Oval rims with a faint tint and reflection, a bridge and temples to the ears."""
     ew, w = ident.eye_width, ident.face_half_width
     frame = np.asarray(ident.frame_colour, np.float32)
     rims, inner = [], []
