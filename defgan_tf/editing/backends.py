@@ -9,11 +9,14 @@ Formats read:
 - run directory (`config.yaml` + `checkpoints/`): `defgan_tf.models.load_run`.
 - SavedModel directory (`saved_model.pb`): signatures `edit(image, source_aus,
   target_aus)` returning the maps above, and `estimate_aus(image)` returning `aus`.
-- `.tflite` file with a sidecar `<file>.json`:
-  `{"au_codes": [...], "image_size": S, "inputs": {"image": NAME, "source_aus": NAME,
-  "target_aus": NAME}, "outputs": {"edited": NAME, ...}}` naming the interpreter's
-  tensors, and optionally `"estimate_aus": {"file": "other.tflite", "inputs":
-  {"image": NAME}, "outputs": {"aus": NAME}}` for the critic's AU head.
+- `.tflite` file with a sidecar `<file>.json`: `{"au_codes": [...], "image_size": S}`.
+  When the model has signatures `edit` (and `estimate_aus`), as a conversion from
+  the SavedModel above gives, they are run by their argument and output names.
+  Otherwise the sidecar names the graph's tensors: `"inputs": {"image": NAME,
+  "source_aus": NAME, "target_aus": NAME}, "outputs": {"edited": NAME, ...}`, and
+  optionally `"estimate_aus": {"file": "other.tflite", "inputs": {"image": NAME},
+  "outputs": {"aus": NAME}}` for the critic's AU head. `inputs`/`outputs` may also
+  rename a signature's keys.
 """
 
 from __future__ import annotations
@@ -188,46 +191,86 @@ class SavedModelBackend(Backend):
         return np.asarray(out["aus"])
 
 
+def _interpreter(path: pathlib.Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    if not path.is_file():
+        raise BackendError(f"{path}: no such .tflite file.")
+    try:
+        return Interpreter(model_path=str(path))
+    except ValueError as error:
+        raise BackendError(f"{path}: not a loadable .tflite model ({error}).") from None
+
+
 class _TFLiteGraph:
-    """One interpreter whose tensors are addressed by the names of a sidecar entry."""
+    """One signature of a LiteRT model (or its only graph), with inputs/outputs by role.
 
-    def __init__(self, path: pathlib.Path, inputs: dict[str, str], outputs: dict[str, str]):
-        from ai_edge_litert.interpreter import Interpreter
+    Args:
+        interpreter: a LiteRT `Interpreter`.
+        path: the file, for messages.
+        signature: the signature to run; None runs the primary graph by tensor names.
+        inputs, outputs: role → signature key or tensor name; None = the signature's
+            own keys.
+    """
 
-        if not path.is_file():
-            raise BackendError(f"{path}: no such .tflite file.")
-        try:
-            self.interpreter = Interpreter(model_path=str(path))
-        except ValueError as error:
-            raise BackendError(f"{path}: not a loadable .tflite model ({error}).") from None
-        self.interpreter.allocate_tensors()
-        self.inputs = self._resolve(path, inputs, self.interpreter.get_input_details())
-        self.outputs = self._resolve(path, outputs, self.interpreter.get_output_details())
+    def __init__(self, interpreter, path: pathlib.Path, signature: str | None,
+                 inputs: dict[str, str] | None, outputs: dict[str, str] | None):
+        self.interpreter, self.path = interpreter, path
+        self.runner = None if signature is None else interpreter.get_signature_runner(signature)
+        if self.runner is None:
+            if inputs is None or outputs is None:
+                raise BackendError(f"{path} has no 'edit' signature and its sidecar names no "
+                                   "input/output tensors; re-export the model.")
+            interpreter.allocate_tensors()
+            input_details = {d["name"]: d for d in interpreter.get_input_details()}
+            output_details = {d["name"]: d for d in interpreter.get_output_details()}
+        else:
+            input_details = self.runner.get_input_details()
+            output_details = self.runner.get_output_details()
+        self.inputs = self._resolve(inputs, input_details)
+        self.outputs = self._resolve(outputs, output_details)
 
-    @staticmethod
-    def _resolve(path, roles: dict[str, str], details: list[dict]) -> dict[str, dict]:
-        by_name = {d["name"]: d for d in details}
-        unknown = {role: name for role, name in roles.items() if name not in by_name}
+    def _resolve(self, roles: dict[str, str] | None, details: dict[str, dict]
+                 ) -> dict[str, tuple[str, dict]]:
+        """role → (key, details); a role may name a signature key or a tensor name."""
+        by_tensor = {d["name"]: (key, d) for key, d in details.items()}
+        roles = roles if roles is not None else {key: key for key in details}
+        resolved = {role: (name, details[name]) if name in details else by_tensor.get(name)
+                    for role, name in roles.items()}
+        unknown = {role: roles[role] for role, found in resolved.items() if found is None}
         if unknown:
-            raise BackendError(
-                f"{path}.json names tensors the model does not have: {unknown}; the model "
-                f"has {sorted(by_name)}."
-            )
-        return {role: by_name[name] for role, name in roles.items()}
+            raise BackendError(f"{self.path}.json names inputs/outputs the model does not "
+                               f"have: {unknown}; the model has {sorted(details)}.")
+        return resolved
+
+    def input_shape(self, role: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in self.inputs[role][1]["shape"])
 
     def run_one(self, **arrays: np.ndarray) -> dict[str, np.ndarray]:
         """Runs one example (batch 1) and returns the outputs by role."""
+        if self.runner is not None:
+            out = self.runner(**{self.inputs[role][0]: value[None]
+                                 for role, value in arrays.items()})
+            return {role: out[key][0] for role, (key, _) in self.outputs.items()}
         for role, value in arrays.items():
-            self.interpreter.set_tensor(self.inputs[role]["index"], value[None])
+            self.interpreter.set_tensor(self.inputs[role][1]["index"], value[None])
         self.interpreter.invoke()
         return {role: self.interpreter.get_tensor(d["index"])[0]
-                for role, d in self.outputs.items()}
+                for role, (_, d) in self.outputs.items()}
 
     def run(self, **arrays: np.ndarray) -> dict[str, np.ndarray]:
-        """Runs a batch one example at a time (the exported graph has batch 1)."""
+        """Runs a batch one example at a time (exported graphs have batch 1)."""
         count = len(next(iter(arrays.values())))
         rows = [self.run_one(**{k: v[i] for k, v in arrays.items()}) for i in range(count)]
         return {role: np.stack([row[role] for row in rows]) for role in self.outputs}
+
+
+def _graph(path: pathlib.Path, signature: str, entry: dict) -> _TFLiteGraph:
+    """The named signature of a .tflite when it has one, else its graph by tensor names."""
+    interpreter = _interpreter(path)
+    has_signature = signature in interpreter.get_signature_list()
+    return _TFLiteGraph(interpreter, path, signature if has_signature else None,
+                        entry.get("inputs"), entry.get("outputs"))
 
 
 class TFLiteBackend(Backend):
@@ -251,16 +294,21 @@ class TFLiteBackend(Backend):
                                f"{', '.join(AU_CODES)}; received {codes}.")
         self._order = [AU_CODES.index(code) for code in codes]
         self.image_size = int(meta["image_size"])
-        self._graph = _TFLiteGraph(path, meta["inputs"], meta["outputs"])
-        actual = tuple(self._graph.inputs["image"]["shape"][1:3])
+        self._graph = _graph(path, "edit", meta)
+        actual = self._graph.input_shape("image")[1:3]
         if actual != (self.image_size, self.image_size):
             raise BackendError(
                 f"{path}: the model's image input is {actual[0]}×{actual[1]} but {sidecar.name} "
                 f"says image_size={self.image_size}; re-export the model."
             )
         extra = meta.get("estimate_aus")
-        self._estimator = None if extra is None else _TFLiteGraph(
-            path.with_name(extra["file"]), extra["inputs"], extra["outputs"])
+        self._estimator = None
+        if "estimate_aus" in self._graph.interpreter.get_signature_list():
+            self._estimator = _TFLiteGraph(self._graph.interpreter, path, "estimate_aus",
+                                           None if extra is None else extra.get("inputs"),
+                                           None if extra is None else extra.get("outputs"))
+        elif extra is not None:
+            self._estimator = _graph(path.with_name(extra["file"]), "estimate_aus", extra)
 
     def edit(self, image, source_aus, target_aus):
         source = np.asarray(source_aus, np.float32)[:, self._order]
@@ -270,8 +318,8 @@ class TFLiteBackend(Backend):
 
     def estimate_aus(self, image):
         if self._estimator is None:
-            raise BackendError("This .tflite export holds no AU estimator (no 'estimate_aus' in "
-                               "its sidecar JSON); give the source expression with "
+            raise BackendError("This .tflite export holds no AU estimator (no 'estimate_aus' "
+                               "signature or sidecar entry); give the source expression with "
                                "--source-aus or --openface-csv.")
         aus = self._estimator.run(image=self._check_image(image))["aus"]
         result = np.empty_like(aus)

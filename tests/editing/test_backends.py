@@ -25,18 +25,19 @@ SIZE = 32
 class _Signatures(tf.Module):
     """The documented export interface, written here the simplest way."""
 
-    def __init__(self, model, batch=None):
+    def __init__(self, model, batch=None, reverse_aus=False):
         super().__init__()
+        order = slice(None, None, -1 if reverse_aus else 1)  # the exported AU order
         # Track the TF variables only: tracking the Keras model would add its own signature.
         self.weights = [variable.value for variable in model.weights]
         image = tf.TensorSpec((batch, SIZE, SIZE, 3), tf.float32, name="image")
         aus = tf.TensorSpec((batch, NUM_AUS), tf.float32)
 
         def edit(image, source_aus, target_aus):
-            return model(image, source_aus, target_aus)
+            return model(image, source_aus[:, order], target_aus[:, order])
 
         def estimate_aus(image):
-            return {"aus": model.estimate_aus(image)}
+            return {"aus": model.estimate_aus(image)[:, order]}
 
         self.edit = tf.function(edit, input_signature=[image, aus, aus])
         self.estimate_aus = tf.function(estimate_aus, input_signature=[image])
@@ -87,6 +88,21 @@ def tflite_file(tmp_path_factory, tiny_model):
 
 
 @pytest.fixture(scope="module")
+def tflite_signatures_file(tmp_path_factory, tiny_model):
+    """Converted from a SavedModel with both signatures, AUs in reverse order."""
+    folder = tmp_path_factory.mktemp("tflite_signatures")
+    module = _Signatures(tiny_model, batch=1, reverse_aus=True)
+    tf.saved_model.save(module, str(folder / "saved_model"),
+                        signatures={"edit": module.edit, "estimate_aus": module.estimate_aus})
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(folder / "saved_model"),
+                                                         ["edit", "estimate_aus"])
+    (folder / "model.tflite").write_bytes(converter.convert())
+    sidecar = {"au_codes": list(AU_CODES[::-1]), "image_size": SIZE}
+    (folder / "model.tflite.json").write_text(json.dumps(sidecar))
+    return folder / "model.tflite"
+
+
+@pytest.fixture(scope="module")
 def saved_model_backend(saved_model_dir):
     return load_backend(saved_model_dir)
 
@@ -116,6 +132,15 @@ def test_saved_model_matches_keras(saved_model_backend, keras_backend, batch):
 def test_tflite_matches_keras(tflite_backend, keras_backend, batch):
     backend = tflite_backend
     assert isinstance(backend, TFLiteBackend) and backend.image_size == SIZE
+    expected, actual = keras_backend.edit(*batch), backend.edit(*batch)
+    for name in MAP_NAMES:
+        np.testing.assert_allclose(actual[name], expected[name], atol=1e-4)
+    np.testing.assert_allclose(backend.estimate_aus(batch[0]),
+                               keras_backend.estimate_aus(batch[0]), atol=1e-5)
+
+
+def test_tflite_signatures_and_au_order(tflite_signatures_file, keras_backend, batch):
+    backend = load_backend(tflite_signatures_file)
     expected, actual = keras_backend.edit(*batch), backend.edit(*batch)
     for name in MAP_NAMES:
         np.testing.assert_allclose(actual[name], expected[name], atol=1e-4)
