@@ -27,6 +27,7 @@ META_CSV = "synthetic_meta.csv"
 INFO_JSON = "synthetic.json"
 SPLIT_FILES = {"train": "train_ids.csv", "test": "test_ids.csv"}
 CONFIDENCE = 0.98
+MIN_COUNT_FOR_WORKERS = 400  # below this, worker start-up (~0.5 s each) outweighs the gain
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,8 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
         count: number of images (> 0).
         size: image side in pixels (>= 32).
         seed: master seed.
-        workers: processes rendering in parallel; None = all CPUs, 1 = in-process.
+        workers: processes rendering in parallel; 1 = in-process; None = all CPUs for
+            `MIN_COUNT_FOR_WORKERS` faces or more, else 1.
         test_fraction: share of identities in the test split, in [0, 1).
         progress: show a tqdm progress bar.
 
@@ -145,7 +147,9 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
     out = Path(out_dir)
     images = _prepare(out)
     groups = plan_dataset(count, seed, test_fraction)
-    workers = min(os.cpu_count() or 1 if workers is None else max(1, workers), len(groups))
+    if workers is None:  # starting interpreters costs more than small datasets take
+        workers = os.cpu_count() or 1 if count >= MIN_COUNT_FOR_WORKERS else 1
+    workers = min(max(1, workers), len(groups))
     tasks = [(group, size, str(images)) for group in groups]
     with tqdm(total=count, unit="face", disable=not progress, desc="synthetic faces") as bar:
         if workers == 1:
