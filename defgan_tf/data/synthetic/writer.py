@@ -148,7 +148,7 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
     images = _prepare(out)
     groups = plan_dataset(count, seed, test_fraction)
     if workers is None:  # starting interpreters costs more than small datasets take
-        workers = os.cpu_count() or 1 if count >= MIN_COUNT_FOR_WORKERS else 1
+        workers = (os.cpu_count() or 1) if count >= MIN_COUNT_FOR_WORKERS else 1
     workers = min(max(1, workers), len(groups))
     tasks = [(group, size, str(images)) for group in groups]
     with tqdm(total=count, unit="face", disable=not progress, desc="synthetic faces") as bar:
