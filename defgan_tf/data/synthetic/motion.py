@@ -9,6 +9,7 @@ neutral one) and are linear in the AU intensities.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -185,27 +186,43 @@ def _rbf_patches(controls: list[Controls], matrix: np.ndarray, size: int, grid: 
         Per AU: its field (h, w, 2) in pixels and its window (h, w) in [0, 1], as patches
         of the lattice.
     """
-    axis = ((np.arange(grid) + 0.5) * (size / grid) - 0.5).astype(np.float32)
+    cell = size / grid
+    axis = ((np.arange(grid) + 0.5) * cell - 0.5).astype(np.float32)
     linear = matrix[:, :2]
     px_per_unit = np.sqrt(abs(np.linalg.det(linear)))
+    # All AUs at once where it is cheap: pose, kernel scales and the RBF weights (one
+    # batched solve, each AU's system padded with the identity).
+    counts = [len(ctl.radii) for ctl in controls]
+    ends = np.cumsum(counts)[:-1]
+    centres_all = np.split(apply_affine(matrix, np.vstack([c.centres for c in controls]))
+                           .astype(np.float32), ends)
+    moves_all = np.split(np.vstack([c.moves for c in controls]) @ linear.T, ends)
+    radii_all = np.split((np.concatenate([c.radii for c in controls]) * px_per_unit)
+                         .astype(np.float32), ends)
+    size_k = max(counts)
+    grams = np.tile(np.eye(size_k), (len(controls), 1, 1))
+    rhs = np.zeros((len(controls), size_k, 2))
+    for a, (centres, moves, radii) in enumerate(zip(centres_all, moves_all, radii_all)):
+        k = len(radii)
+        dist = np.linalg.norm(centres[:, None] - centres[None], axis=-1)
+        grams[a, :k, :k] = wendland(dist / radii[None])
+        rhs[a, :k] = -moves  # backward map: sample where the content was
+    weights_all = np.linalg.solve(grams, rhs).astype(np.float32)
     out = []
-    for ctl in controls:
-        centres = apply_affine(matrix, ctl.centres).astype(np.float32)
-        moves = ctl.moves @ linear.T
-        radii = (ctl.radii * px_per_unit).astype(np.float32)
-        gram = wendland(np.linalg.norm(centres[:, None] - centres[None], axis=-1) / radii[None])
-        weights = np.linalg.solve(gram, -moves)  # backward map: sample where content was
-        lo = np.maximum(np.searchsorted(axis, (centres - radii[:, None]).min(0)) - 1, 0)
-        hi = np.searchsorted(axis, (centres + radii[:, None]).max(0), side="right") + 1
-        hi = np.maximum(np.minimum(hi, grid), lo)
-        ys, xs = slice(lo[1], hi[1]), slice(lo[0], hi[0])
+    for a, (centres, moves, radii) in enumerate(zip(centres_all, moves_all, radii_all)):
+        k = len(radii)
+        low, high = (centres - radii[:, None]).min(0), (centres + radii[:, None]).max(0)
+        x0, y0 = (max(math.ceil((v + 0.5) / cell - 0.5) - 1, 0) for v in low)
+        x1, y1 = (min(math.floor((v + 0.5) / cell - 0.5) + 2, grid) for v in high)
+        ys, xs = slice(y0, max(y1, y0)), slice(x0, max(x1, x0))
         rel = np.hypot(axis[xs][None, None] - centres[:, 0, None, None],
                        axis[ys][None, :, None] - centres[:, 1, None, None]) / radii[:, None, None]
-        field = np.tensordot(wendland(rel), weights.astype(np.float32), axes=(0, 0))
-        movers = np.linalg.norm(moves, axis=-1) > 0  # anchors hold still: no texture there
-        near = np.clip((1 - rel[movers] / WINDOW_REACH) / 0.5, 0, 1).max(0)
+        h, w = rel.shape[1:]
+        field = (wendland(rel).reshape(k, -1).T @ weights_all[a, :k]).reshape(h, w, 2)
+        movers = np.abs(moves).max(-1) > 0  # anchors hold still: no texture there
+        near = np.clip((1 - rel[movers].min(0) / WINDOW_REACH) / 0.5, 0, 1)
         window = near * near * (3 - 2 * near)
-        out.append((Patch(ys, xs, field.astype(np.float32)), Patch(ys, xs, window)))
+        out.append((Patch(ys, xs, field), Patch(ys, xs, window)))
     return out
 
 

@@ -99,25 +99,26 @@ def texture_maps(ident: Identity, geom: Geometry, matrix: np.ndarray, size: int,
             multiplied by 1 + shade), cut to the region of the AU that draws them;
         weights: (K, 17) float32, so that the shading of `aus` is `(weights @ aus) · maps`.
     """
-    features = _wrinkle_features(ident, geom)
+    features = {name: [(apply_affine(matrix, points), value) for points, value in items]
+                for name, items in _wrinkle_features(ident, geom).items()}
     maps, weights = [], np.zeros((len(_TEXTURE_USE), NUM_AUS), np.float32)
     for k, (name, au, strength) in enumerate(_TEXTURE_USE):
         win = windows[au_index(au)]
-        shade = _paint_shading(features[name], matrix, size, win)
+        shade = _paint_shading(features[name], size, win)
         maps.append(Patch(win.ys, win.xs, shade * win.values))
         weights[k, au_index(au)] = strength
     return maps, weights
 
 
-def _paint_shading(items: list, matrix: np.ndarray, size: int, where: Patch) -> np.ndarray:
-    """Signed shading of one texture's lines and blobs, drawn inside the patch `where`."""
+def _paint_shading(items: list, size: int, where: Patch) -> np.ndarray:
+    """Signed shading of one texture's lines and blobs (pixels), drawn inside `where`."""
     shape = where.values.shape[:2]
     origin = np.array([where.xs.start, where.ys.start], float)
     dark, light, blobs = (np.zeros(shape, np.uint8) for _ in range(3))
     thickness = max(1, round(size / 160))
     for points, value in items:
         level = round(abs(value) * 255)
-        pixels = apply_affine(matrix, points) - origin
+        pixels = points - origin
         if points.ndim == 1:  # a soft highlight blob, given by its centre
             axes = np.array([0.04, 0.025]) * size
             cv2.ellipse(blobs, (int(pixels[0]), int(pixels[1])), (int(axes[0]), int(axes[1])),
