@@ -246,7 +246,7 @@ def test_dataset_is_deterministic_and_split_by_identity(tmp_path):
     assert by_split["train"] and by_split["test"]
     assert not by_split["train"] & by_split["test"]
     counts = np.unique([r["identity_seed"] for r in rows], return_counts=True)[1]
-    assert counts.max() <= 10 and (counts >= 6).sum() >= len(counts) - 1
+    assert counts.max() <= 12 and (counts >= 8).sum() >= len(counts) - 1
     test_ids = (first / "test_ids.csv").read_text().split()
     assert test_ids == [r["filename"] for r in rows if r["split"] == "test"]
     info = json.loads((first / "synthetic.json").read_text())

@@ -147,7 +147,7 @@ def render(identity: Identity, aus, size: int = 128) -> Render:
     active = values > 0
     if not active.any():
         return Render(rig.neutral.copy(), flow, rig.regions, rig.landmarks.copy())
-    clip = rig.basis.regions[active].any(0).astype(np.float32)
+    allowed = texture.Allowed(rig.basis.regions, active)
     image = moved.astype(np.float32)
     coeff = rig.shade_weights @ values
     if coeff.any():
@@ -165,9 +165,9 @@ def render(identity: Identity, aus, size: int = 128) -> Render:
     columns = moved_pts[68 + 4 * n_lid:].reshape(rig.mouth_columns.shape)
     if values[_AU45] > 0:
         edges = texture.close_eyelids(image, rig.skin, upper, lower, float(values[_AU45]),
-                                      clip, rig.lash_colour)
+                                      allowed, rig.lash_colour)
         landmarks[UPPER_LIDS] = edges[:, list(_LID_SAMPLES)].reshape(-1, 2)
-    upper_edge, lower_edge = texture.open_mouth(image, rig.mouth_columns, columns, clip)
+    upper_edge, lower_edge = texture.open_mouth(image, rig.mouth_columns, columns, allowed)
     landmarks[INNER_UPPER] = upper_edge[[3, 5, 7]]
     landmarks[INNER_LOWER] = lower_edge[[3, 5, 7]]
     landmarks[[60, 64]] = (upper_edge[[1, 9]] + lower_edge[[1, 9]]) / 2

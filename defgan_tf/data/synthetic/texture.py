@@ -9,6 +9,8 @@ the active AUs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -133,6 +135,23 @@ def _paint_shading(items: list, size: int, where: Patch) -> np.ndarray:
     return shade
 
 
+@dataclass(frozen=True)
+class Allowed:
+    """Where the active AUs may draw: the union of their regions, built per window.
+
+    Attributes:
+        regions: (17, S, S) bool AU regions.
+        active: (17,) bool, the AUs of the expression.
+    """
+
+    regions: np.ndarray
+    active: np.ndarray
+
+    def crop(self, ys: slice, xs: slice) -> np.ndarray:
+        """(h, w) float32 1 where texture may go inside rows `ys`, columns `xs`, else 0."""
+        return self.regions[:, ys, xs][self.active].any(0).astype(np.float32)
+
+
 class _Window:
     """The rectangle of an image around some points, with masks drawn in its coordinates.
 
@@ -176,7 +195,7 @@ class _Window:
 
 
 def close_eyelids(image: np.ndarray, skin: np.ndarray, upper: np.ndarray, lower: np.ndarray,
-                  closure: float, clip: np.ndarray, lash_colour) -> np.ndarray:
+                  closure: float, allowed: Allowed, lash_colour) -> np.ndarray:
     """Draws the upper lid (skin) down to `closure` of the way to the lower lid (AU45).
 
     Args:
@@ -184,7 +203,7 @@ def close_eyelids(image: np.ndarray, skin: np.ndarray, upper: np.ndarray, lower:
         skin: (S, S, 3) float32 lit skin colour.
         upper, lower: (2, K, 2) deformed lid curves per eye, pixels, same K samples.
         closure: in [0, 1]; 1 closes the eye.
-        clip: (S, S) float32 region coverage the texture may use.
+        allowed: where the texture may go.
         lash_colour: RGB of the lash line drawn at the new lid edge.
 
     Returns:
@@ -198,15 +217,15 @@ def close_eyelids(image: np.ndarray, skin: np.ndarray, upper: np.ndarray, lower:
         window = _Window(image, lid)
         if window.empty:
             continue
-        allowed = window.crop(clip)
-        window.paint(skin, window.fill(lid) * allowed)
+        inside = allowed.crop(window.ys, window.xs)
+        window.paint(skin, window.fill(lid) * inside)
         lash = window.lines([edges[k]], max(1, round(size / 110)))
-        window.paint(lash_colour, lash * allowed * min(1.0, 2 * closure))
+        window.paint(lash_colour, lash * inside * min(1.0, 2 * closure))
     return edges
 
 
 def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarray,
-               clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               allowed: Allowed) -> tuple[np.ndarray, np.ndarray]:
     """Draws the mouth interior and teeth where the deformation has parted the lips.
 
     Along each column a lip keeps its neutral thickness, less `LIP_THINNING` of its
@@ -216,7 +235,7 @@ def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarr
         image: (S, S, 3) float32, modified in place.
         neutral_columns: (3, C, 2) upper-lip edge, mouth line, lower-lip edge, neutral px.
         columns: the same points after the deformation.
-        clip: (S, S) float32 coverage allowed.
+        allowed: where the texture may go.
 
     Returns:
         upper_edge, lower_edge: (C, 2) the inner lip contours (landmarks 60-67 lie on them).
@@ -241,7 +260,7 @@ def open_mouth(image: np.ndarray, neutral_columns: np.ndarray, columns: np.ndarr
     window = _Window(image, interior)
     if window.empty:
         return upper_edge, lower_edge
-    inside = window.fill(interior) * window.crop(clip) * opening
+    inside = window.fill(interior) * allowed.crop(window.ys, window.xs) * opening
     window.paint(MOUTH_DARK, inside)
     teeth_h = 2.0 * size / 128
     down = np.minimum(0.45 * gap, teeth_h)[1:-1, None] * vec(0, 1)

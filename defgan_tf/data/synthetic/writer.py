@@ -21,7 +21,7 @@ from defgan_tf.data.synthetic.render import MIN_SIZE, render
 from defgan_tf.data.synthetic.sampling import sample_aus
 
 FORMAT_VERSION = 1
-IMAGES_PER_IDENTITY = (6, 10)  # inclusive range of expressions rendered per identity
+IMAGES_PER_IDENTITY = (8, 12)  # inclusive range of expressions rendered per identity
 OPENFACE_CSV = "aus_openface.csv"
 META_CSV = "synthetic_meta.csv"
 INFO_JSON = "synthetic.json"
