@@ -87,6 +87,7 @@ def test_each_au_alone_changes_pixels_only_inside_its_region(seed):
         out = render(identity, only(code), 64)
         diff = np.abs(out.image.astype(int) - neutral).max(-1)
         outside = ~out.regions[..., AU[code]]
+        assert outside.mean() > 0.8, f"{code}'s region is not local"
         assert diff[outside].max() <= 2, (code, diff[outside].max())
         assert (diff > 6).sum() >= 3, f"{code} barely changes the face"
 
