@@ -58,6 +58,20 @@ def prepare_data_dir(config: Config, run_dir: Path) -> Config:
     return config
 
 
+def _trackable(iterator) -> bool:
+    """Whether tf.train.Checkpoint can save this (distributed) iterator's position."""
+    try:
+        tf.train.Checkpoint(iterator=iterator)
+    except ValueError:
+        return False
+    return True
+
+
+def _checkpointed_step(checkpoint: str) -> int:
+    """The generator step stored in a checkpoint (read without restoring anything)."""
+    return int(tf.train.load_checkpoint(checkpoint).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
 def _optimizers(config: Config, total_steps: int) -> tuple[keras.optimizers.Optimizer, ...]:
     o, t = config.optimizer, config.train
     decay_steps = round(total_steps * o.decay_epochs / t.epochs)
@@ -108,31 +122,39 @@ class Trainer:
         self.chief = is_chief()
         self._check_run_dir(resume)
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        # The strategy first: multi-worker collectives must be set up before other TF work.
+        self.strategy = make_strategy(config.train.strategy, config.train.tpu)
         if config.train.deterministic:
             tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.train.seed)
         if config.train.mixed_precision != "none":
             keras.mixed_precision.set_global_policy(config.train.mixed_precision)
-        self.strategy = make_strategy(config.train.strategy, config.train.tpu)
         prepare_data_dir(config, self.run_dir)
         self.index = read_dataset(config.data, split="train")
         self.steps_per_epoch = max(
-            1, len(self.index.paths) // (config.train.batch_size * config.train.n_critic))
+            1, len(self.index) // (config.train.batch_size * config.train.n_critic))
         self.total_steps = config.train.max_steps or config.train.epochs * self.steps_per_epoch
         with self.strategy.scope():
             self.model: DefGAN = build_defgan(config)
             d_optimizer, g_optimizer = _optimizers(config, self.total_steps)
             self.model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer)
-            d_optimizer.build(self.model.critic.trainable_variables)
-            g_optimizer.build(self.model.generator_variables())
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # The data position is the iterator's own checkpointed state where tf.distribute
+        # can save it (one device, MirroredStrategy); elsewhere (multi-worker) a resumed
+        # run skips the batches the checkpointed step count says were consumed.
+        self.skip_batches = 0
         dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
         self.iterator = iter(dataset)
+        data_state = {"iterator": self.iterator} if _trackable(self.iterator) else {}
+        if resume and not data_state:
+            self.skip_batches = _checkpointed_step(latest_checkpoint(self.run_dir))
+            self.iterator = iter(self.strategy.distribute_datasets_from_function(
+                self._dataset_fn))
         self.keeper = CheckpointKeeper(
             self.run_dir, config.train.keep_checkpoints, chief=self.chief,
             d_optimizer={v.path: v for v in d_optimizer.variables},
             g_optimizer={v.path: v for v in g_optimizer.variables},
-            step=self.step, iterator=self.iterator, **checkpoint_objects(self.model))
+            step=self.step, **data_state, **checkpoint_objects(self.model))
         if resume:
             self.keeper.restore_latest()
         if self.chief:
@@ -152,7 +174,8 @@ class Trainer:
     def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
         dataset = make_dataset_from_config(self.config, split="train", training=True,
                                            index=self.index, input_context=context)
-        return dataset.batch(self.config.train.n_critic, drop_remainder=True)
+        return dataset.batch(self.config.train.n_critic, drop_remainder=True).skip(
+            self.skip_batches)
 
     def _make_train_function(self):
         model, strategy = self.model, self.strategy
