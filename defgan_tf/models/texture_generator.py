@@ -6,20 +6,16 @@ import keras
 from keras import layers
 
 from defgan_tf.models.layers import ConvNormReLU, conv, tile_aus
-from defgan_tf.models.trunk import EncoderTrunk
+from defgan_tf.models.trunk import Generator
 
 
-class TextureGenerator(keras.Model):
+class TextureGenerator(Generator):
     """GANimation's generator: reads concat(I_d, tile(y_t)), returns (colour C, mask A).
 
     Args:
-        width: base width `ch` (paper: 64).
-        n_down: encoder downsamplings (2).
-        n_res: residual blocks (6).
-        stem_kernel / head_kernel: kernels of the first conv and of the two heads (7).
+        width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.
         mask_bias_init: bias of the mask head; 3.0 gives A ≈ 0.95, i.e. the generator
             starts by keeping the deformed image (notes/quickstart_feasibility.md).
-        init_std: N(0, σ) initialiser std.
 
     Call:
         deformed: (B, H, W, 3) float in [-1, 1]; target_aus: (B, 17) in [0, 1].
@@ -29,18 +25,11 @@ class TextureGenerator(keras.Model):
     def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
                  head_kernel: int = 7, mask_bias_init: float = 3.0, init_std: float = 0.02,
                  **kwargs):
-        super().__init__(**kwargs)
-        if width < 1 or n_down < 0 or n_res < 0:
-            raise ValueError(f"TextureGenerator needs width ≥ 1, n_down ≥ 0, n_res ≥ 0. "
-                             f"Received: width={width}, n_down={n_down}, n_res={n_res}")
-        self.width, self.n_down, self.n_res = width, n_down, n_res
-        self.stem_kernel, self.head_kernel = stem_kernel, head_kernel
-        self.mask_bias_init, self.init_std = mask_bias_init, init_std
-        self.trunk = EncoderTrunk(width, n_down, n_res, stem_kernel, init_std, name="trunk")
+        super().__init__(width, n_down, n_res, stem_kernel, head_kernel, init_std, **kwargs)
+        self.mask_bias_init = mask_bias_init
         self.ups = [
-            ConvNormReLU(width * 2 ** (n_down - 1 - i), 4, stride=2, init_std=init_std,
-                         transpose=True, name=f"up{i}")
-            for i in range(n_down)
+            ConvNormReLU(filters, 4, stride=2, init_std=init_std, transpose=True, name=f"up{i}")
+            for i, filters in enumerate(self.decoder_widths())
         ]
         # Heads in float32: tanh/sigmoid saturate badly in float16.
         self.color_head = conv(3, head_kernel, 1, init_std, "color_head", dtype="float32")
@@ -61,7 +50,4 @@ class TextureGenerator(keras.Model):
         return color, mask
 
     def get_config(self):
-        return {**super().get_config(), "width": self.width, "n_down": self.n_down,
-                "n_res": self.n_res, "stem_kernel": self.stem_kernel,
-                "head_kernel": self.head_kernel, "mask_bias_init": self.mask_bias_init,
-                "init_std": self.init_std}
+        return {**super().get_config(), "mask_bias_init": self.mask_bias_init}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 from keras import layers
 
 from defgan_tf.models.layers import ConvNormReLU, ResidualBlock
@@ -42,3 +43,34 @@ class EncoderTrunk(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "width": self.width, "n_down": self.n_down,
                 "n_res": self.n_res, "stem_kernel": self.stem_kernel, "init_std": self.init_std}
+
+
+class Generator(keras.Model):
+    """What G_D and G_T share: arguments, their validation, the trunk and the config.
+
+    Args:
+        width: base width `ch` (paper: 64).
+        n_down: encoder downsamplings (2).
+        n_res: residual blocks (6).
+        stem_kernel / head_kernel: kernels of the first conv and of the heads (7).
+        init_std: N(0, σ) initialiser std.
+    """
+
+    def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
+                 head_kernel: int = 7, init_std: float = 0.02, **kwargs):
+        super().__init__(**kwargs)
+        if width < 1 or n_down < 0 or n_res < 0:
+            raise ValueError(f"{type(self).__name__} needs width ≥ 1, n_down ≥ 0, n_res ≥ 0. "
+                             f"Received: width={width}, n_down={n_down}, n_res={n_res}")
+        self.width, self.n_down, self.n_res = width, n_down, n_res
+        self.stem_kernel, self.head_kernel, self.init_std = stem_kernel, head_kernel, init_std
+        self.trunk = EncoderTrunk(width, n_down, n_res, stem_kernel, init_std, name="trunk")
+
+    def decoder_widths(self) -> list[int]:
+        """Channels after each ×2 upsampling: 2^(n_down−1)·ch, …, ch."""
+        return [self.width * 2 ** (self.n_down - 1 - i) for i in range(self.n_down)]
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width, "n_down": self.n_down,
+                "n_res": self.n_res, "stem_kernel": self.stem_kernel,
+                "head_kernel": self.head_kernel, "init_std": self.init_std}
