@@ -1,1 +1,34 @@
-"""metrics package of defgan_tf."""
+"""Evaluation metrics, registered by name (`build_metric("au_error", options)`).
+
+Each metric is a callable on an EditSet (inputs, targets, the model's outputs and, on
+synthetic data, the rendered truth). Importing this package registers all of them.
+"""
+
+from defgan_tf.metrics import (  # noqa: F401  (importing registers each metric)
+    au_error,
+    concentration,
+    fid,
+    flow_error,
+    ground_truth,
+    identity,
+)
+from defgan_tf.metrics.au_regressor import (
+    AURegressor,
+    build_au_regressor,
+    load_au_regressor,
+    train_au_regressor,
+)
+from defgan_tf.metrics.edit_set import EditSet, synthetic_edit_set
+from defgan_tf.metrics.registry import (
+    METRICS,
+    Metric,
+    MetricOptions,
+    MetricUnavailableError,
+    build_metric,
+    check_metric_names,
+    register,
+)
+
+__all__ = ["METRICS", "AURegressor", "EditSet", "Metric", "MetricOptions",
+           "MetricUnavailableError", "build_au_regressor", "build_metric", "check_metric_names",
+           "load_au_regressor", "register", "synthetic_edit_set", "train_au_regressor"]

@@ -1,0 +1,222 @@
+"""A set of edits with everything the metrics compare them against (ground truth if known).
+
+An EditSet holds inputs, AUs, the model's outputs and, on synthetic data, the rendered
+truth: the target image, the true backward flow and where each AU acts. Metrics are
+pure functions of it, and `no_edit()` / `ground_truth()` give the baselines they are
+read against: the input returned unchanged, and the true edit.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from defgan_tf.aus import AU_CODES
+
+CHANGED_AU_THRESHOLD = 0.1
+"""An AU 'changes' in an edit when |target − source| exceeds this (intensity in [0, 1])."""
+
+META_CSV = "synthetic_meta.csv"
+
+
+@dataclass
+class EditSet:
+    """N edits of S×S faces.
+
+    Attributes:
+        inputs: (N, S, S, 3) float32 in [-1, 1].
+        source_aus, target_aus: (N, 17) float32 in [0, 1], AU_CODES order.
+        expressions: N labels (the target preset's name) for per-expression tables.
+        edited, deformed: (N, S, S, 3) float32 in [-1, 1], the model's outputs.
+        flow: (N, S, S, 2) float32 backward flow in pixels, (x, y) (grid_to_flow_px).
+        targets: (N, S, S, 3) float32 in [-1, 1], render(identity, target_aus); synthetic only.
+        true_flow: (N, S, S, 2) float32, true_edit_flow(identity, source, target); synthetic.
+        regions: (N, S, S, 17) bool, where each AU acts (renderer masks); synthetic only.
+    """
+
+    inputs: np.ndarray
+    source_aus: np.ndarray
+    target_aus: np.ndarray
+    expressions: tuple[str, ...]
+    edited: np.ndarray
+    deformed: np.ndarray
+    flow: np.ndarray
+    targets: np.ndarray | None = None
+    true_flow: np.ndarray | None = None
+    regions: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """Whether target images, true flows and AU regions are known (synthetic data)."""
+        return self.targets is not None and self.true_flow is not None \
+            and self.regions is not None
+
+    def no_edit(self) -> EditSet:
+        """The baseline that returns every input unchanged (zero flow)."""
+        return dataclasses.replace(self, edited=self.inputs, deformed=self.inputs,
+                                   flow=np.zeros_like(self.flow))
+
+    def ground_truth(self) -> EditSet:
+        """The true edit as if a model had made it (synthetic data only)."""
+        if not self.has_ground_truth:
+            raise ValueError("this EditSet has no ground truth (not synthetic data).")
+        return dataclasses.replace(self, edited=self.targets, deformed=self.targets,
+                                   flow=self.true_flow)
+
+    def changed_aus(self, threshold: float = CHANGED_AU_THRESHOLD) -> np.ndarray:
+        """(N, 17) bool: the AUs each edit changes by more than `threshold`."""
+        return np.abs(self.target_aus - self.source_aus) > threshold
+
+    def moved_regions(self, threshold: float = CHANGED_AU_THRESHOLD) -> np.ndarray:
+        """(N, S, S) bool: union of the regions of the AUs each edit changes."""
+        if self.regions is None:
+            raise ValueError("this EditSet has no AU regions (not synthetic data).")
+        return np.einsum("nhwk,nk->nhw", self.regions.astype(np.float32),
+                         self.changed_aus(threshold).astype(np.float32)) > 0
+
+
+def group_mean(values: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """Mean of per-edit `values` (N,) for each label, NaNs ignored, labels in first-seen order."""
+    values = np.asarray(values, np.float64)
+    out = {}
+    for label in dict.fromkeys(labels):
+        chosen = values[np.asarray(labels) == label]
+        chosen = chosen[np.isfinite(chosen)]
+        out[label] = float(chosen.mean()) if len(chosen) else float("nan")
+    return out
+
+
+@dataclass(frozen=True)
+class SyntheticFace:
+    """One row of a synthetic dataset's synthetic_meta.csv."""
+
+    filename: str
+    identity_seed: int
+    split: str
+    aus: np.ndarray
+
+
+def read_synthetic_meta(data_dir: str | Path) -> list[SyntheticFace]:
+    """Reads `synthetic_meta.csv` (written by defgan_tf.data.synthetic).
+
+    Raises:
+        FileNotFoundError: the folder is not a synthetic dataset.
+    """
+    path = Path(data_dir) / META_CSV
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: ground-truth metrics need a dataset "
+                                "written by `python -m defgan_tf.data.synthetic`.")
+    with path.open(newline="") as handle:
+        return [SyntheticFace(row["filename"], int(row["identity_seed"]), row["split"],
+                              np.array([float(row[c]) for c in AU_CODES], np.float32))
+                for row in csv.DictReader(handle)]
+
+
+def expression_targets(presets: dict[str, np.ndarray], faces: int, jitter: float,
+                       rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """Target AUs: for every face, each preset with U(−jitter, jitter) noise, clipped.
+
+    With F faces this gives F random AU vectors per expression (the paper's Fig. 3
+    uses 50).
+
+    Returns:
+        (faces × P, 17) float32 targets ordered face-major, and their P-cycled labels.
+    """
+    names = list(presets)
+    base = np.stack([presets[n] for n in names]).astype(np.float32)
+    noise = rng.uniform(-jitter, jitter, size=(faces, *base.shape)).astype(np.float32)
+    targets = np.clip(base[None] + noise * (base[None] > 0), 0.0, 1.0)
+    return targets.reshape(-1, base.shape[-1]), names * faces
+
+
+def run_model(model, inputs: np.ndarray, source_aus: np.ndarray, target_aus: np.ndarray,
+              batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Edits in batches with a DefGAN-like callable (`model(image, source, target)`).
+
+    Returns:
+        "edited", "deformed" (N, S, S, 3) float32 and "flow" (N, S, S, 2) pixels.
+    """
+    import tensorflow as tf
+
+    from defgan_tf.ops.grids import grid_to_flow_px
+
+    parts: dict[str, list[np.ndarray]] = {"edited": [], "deformed": [], "flow": []}
+    for start in range(0, len(inputs), batch_size):
+        chunk = slice(start, start + batch_size)
+        out = model(tf.constant(inputs[chunk]), tf.constant(source_aus[chunk]),
+                    tf.constant(target_aus[chunk]), training=False)
+        parts["edited"].append(out["edited"].numpy())
+        parts["deformed"].append(out["deformed"].numpy())
+        parts["flow"].append(grid_to_flow_px(out["grid"]).numpy())
+    return {key: np.concatenate(value) for key, value in parts.items()}
+
+
+def _to_unit(image: np.ndarray) -> np.ndarray:
+    return image.astype(np.float32) / 127.5 - 1.0
+
+
+def synthetic_edit_set(model, data_dir: str | Path, image_size: int,
+                       presets: dict[str, np.ndarray], faces: int = 50, split: str = "test",
+                       jitter: float = 0.1, seed: int = 0, batch_size: int = 16) -> EditSet:
+    """Edits `faces` faces of a synthetic dataset toward every preset, with ground truth.
+
+    Faces are re-rendered at `image_size` from their identity seed and AUs (so input
+    and truth are pixel-aligned whatever size the dataset was written at); one face per
+    identity, the first `faces` identities of `split`.
+
+    Args:
+        model: DefGAN-like callable, or None for an EditSet whose model outputs are the
+            inputs (useful for baselines only).
+        data_dir: a dataset written by `python -m defgan_tf.data.synthetic`.
+        image_size: side S the model works at.
+        presets: expression name → (17,) target AUs.
+        faces: number of faces (distinct identities).
+        split: train | test | all.
+        jitter: per-face noise on each preset's active AUs.
+        seed: fixes the jitter.
+        batch_size: images per model call.
+
+    Returns:
+        An EditSet of faces × len(presets) edits with targets, true flows and regions.
+    """
+    from defgan_tf.data.synthetic import make_identity, render, true_edit_flow
+
+    rows, seen = [], set()
+    for row in read_synthetic_meta(data_dir):
+        if (split == "all" or row.split == split) and row.identity_seed not in seen:
+            seen.add(row.identity_seed)
+            rows.append(row)
+    rows = rows[:faces]
+    if not rows:
+        raise ValueError(f"{data_dir}: no face in split {split!r}.")
+    targets, labels = expression_targets(presets, len(rows), jitter,
+                                         np.random.default_rng(seed))
+    per_face = len(presets)
+    inputs, sources, truths, flows, regions = [], [], [], [], []
+    for i, row in enumerate(rows):
+        identity = make_identity(row.identity_seed)
+        source = render(identity, row.aus, image_size)
+        for target_aus in targets[i * per_face:(i + 1) * per_face]:
+            truth = render(identity, target_aus, image_size)
+            inputs.append(_to_unit(source.image))
+            sources.append(row.aus)
+            truths.append(_to_unit(truth.image))
+            flows.append(true_edit_flow(identity, row.aus, target_aus, image_size))
+            regions.append(truth.regions)
+    inputs_array, sources_array = np.stack(inputs), np.stack(sources)
+    if model is None:
+        outputs = {"edited": inputs_array, "deformed": inputs_array,
+                   "flow": np.zeros((*inputs_array.shape[:3], 2), np.float32)}
+    else:
+        outputs = run_model(model, inputs_array, sources_array, targets, batch_size)
+    return EditSet(inputs=inputs_array, source_aus=sources_array, target_aus=targets,
+                   expressions=tuple(labels), **outputs, targets=np.stack(truths),
+                   true_flow=np.stack(flows), regions=np.stack(regions))

@@ -1,0 +1,26 @@
+"""flow_error on a pure translation and the zero-flow baseline."""
+
+import numpy as np
+import pytest
+
+from defgan_tf.metrics import build_metric
+
+
+def test_pure_translation(edits_factory):
+    true_flow = np.zeros((2, 8, 8, 2), np.float32)
+    true_flow[:, :, :4, 0] = 2.0  # the left half moves 2 px along x
+    predicted = true_flow + np.array([0.0, 1.0], np.float32)  # 1 px off along y everywhere
+    result = build_metric("flow_error")(edits_factory(flow=predicted, true_flow=true_flow))
+    assert result["epe"] == pytest.approx(1.0)
+    assert result["epe_moved"] == pytest.approx(1.0)
+    assert result["offset_moved"] == pytest.approx(np.sqrt(5.0))
+    assert result["offset_static"] == pytest.approx(1.0)
+    assert result["moved_area"] == pytest.approx(0.5)
+
+
+def test_no_edit_error_is_the_true_motion(edits_factory):
+    true_flow = np.zeros((2, 8, 8, 2), np.float32)
+    true_flow[:, :, :4] = [3.0, 4.0]
+    result = build_metric("flow_error")(edits_factory(true_flow=true_flow).no_edit())
+    assert result["epe_moved"] == pytest.approx(5.0) and result["epe_static"] == 0.0
+    assert result["per_expression"] == {"happy": pytest.approx(2.5), "sad": pytest.approx(2.5)}
