@@ -231,7 +231,7 @@ class DefGAN(keras.Model):
         grads = tape.gradient(scaled, variables)
         return grads, {"d_loss": loss, "d_wasserstein": wasserstein, "d_gp": penalty,
                        "d_au": au_error,
-                       "d_grad_norm": tf.linalg.global_norm(grads) / self._replica_scale()}
+                       "d_grad_norm": self._gradient_norm(grads, self.d_optimizer)}
 
     def generator_losses(self, image, source_aus, target_aus) -> dict[str, tf.Tensor]:
         """Every generator loss term of DESIGN.md §3, unweighted, plus the weighted `g_loss`."""
@@ -280,14 +280,26 @@ class DefGAN(keras.Model):
             terms = self.generator_losses(image, source_aus, target_aus)
             scaled = self.g_optimizer.scale_loss(terms["g_loss"] * self._replica_scale())
         grads = tape.gradient(scaled, variables)
-        terms["g_grad_norm"] = tf.linalg.global_norm(grads) / self._replica_scale()
+        terms["g_grad_norm"] = self._gradient_norm(grads, self.g_optimizer)
         return grads, terms
 
     _critic_gradients_traced = tf.function(_critic_gradients)
     _generator_gradients_traced = tf.function(_generator_gradients)
 
+    def _gradient_norm(self, grads, optimizer):
+        """The unscaled gradient norm of this replica's loss (loss scaling undone)."""
+        scale = optimizer.scale_loss(tf.constant(1.0)) * self._replica_scale()
+        return tf.linalg.global_norm(grads) / scale
+
     def _track(self, **values) -> None:
         for name, value in values.items():
+            if name.endswith("grad_norm"):
+                # Under float16 loss scaling an overflowing step is skipped by the
+                # optimizer; its infinite norm is left out of the average, not reported.
+                finite = tf.math.is_finite(value)
+                self.trackers[name].update_state(tf.where(finite, value, 0.0),
+                                                 sample_weight=tf.cast(finite, tf.float32))
+                continue
             self.trackers[name].update_state(value)
 
     def _update_ema(self) -> None:

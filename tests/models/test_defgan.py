@@ -112,3 +112,43 @@ def test_train_steps_change_weights_and_report_every_term(mode):
     if mode == "defgan":
         expected |= {"g_comp", "g_tv", "g_def", "g_mask"}
     assert expected <= set(logs)
+
+
+def fit_steps(model, steps=1):
+    image, source, target = batch(n=4)
+    data = {"image": image.reshape(2, 2, 32, 32, 3), "source_aus": source.reshape(2, 2, 17),
+            "target_aus": target.reshape(2, 2, 17)}
+    for _ in range(steps):
+        logs = model.train_step(data)
+    return logs
+
+
+def test_ema_weights_trail_the_generator_and_swap_back():
+    model = tiny_model("model.ema_decay=0.5")
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
+                  g_optimizer=keras.optimizers.Adam(1e-3))
+    fit_steps(model, 2)
+    live = [v.numpy().copy() for v in model.generator_variables()]
+    averaged = [v.numpy().copy() for v in model.ema_weights]
+    assert any(not np.allclose(a, b) for a, b in zip(live, averaged))
+    model.swap_ema()
+    np.testing.assert_array_equal(model.generator_variables()[0].numpy(), averaged[0])
+    model.swap_ema()
+    np.testing.assert_array_equal(model.generator_variables()[0].numpy(), live[0])
+
+
+def test_mixed_float16_step_uses_loss_scaling_and_stays_finite():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = tiny_model()
+        assert model.texture_generator.trunk.stem.conv.compute_dtype == "float16"
+        assert model.critic.score_head.compute_dtype == "float32"
+        model.compile(
+            d_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)),
+            g_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-3)))
+        logs = fit_steps(model)
+        out = model(*batch())
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert out["edited"].dtype == tf.float32 and out["grid"].dtype == tf.float32

@@ -70,6 +70,27 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_config_overrides):
+    run = tmp_path / "run"
+    args = [a for o in [*tiny_config_overrides, "train.sample_every=1", "train.max_steps=500"]
+            for a in ("--set", o)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "defgan_tf.train", "--no-progress", "--out", str(run), *args],
+        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    first_sample = run / "samples" / "step_000001.png"
+    deadline = time.monotonic() + 240
+    while not first_sample.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "stopped early (interrupted (Ctrl-C)) at step" in stderr
+    assert "Traceback" not in stderr
+    step = int(tf.train.latest_checkpoint(str(run / "checkpoints")).rsplit("-", 1)[1])
+    assert 1 <= step < 500
+
+
 def test_resume_after_kill_9_matches_a_straight_run(tmp_path, tiny_config_overrides):
     """Train, kill -9 after a checkpoint, --resume for 2 more steps == a straight run."""
     common = [a for o in [*tiny_config_overrides, "train.deterministic=true",
@@ -100,3 +121,19 @@ def test_resume_after_kill_9_matches_a_straight_run(tmp_path, tiny_config_overri
     for name in a:
         # Deterministic ops: identical up to float32 rounding of re-ordered reductions.
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_paper_config_builds_and_runs_one_step_at_128(tmp_path):
+    """configs/paper.yaml as shipped (128², width 64, n_critic 10, dlib identity loss)."""
+    pytest.importorskip("dlib", reason="the paper config's identity loss needs the faces extra")
+    data = tmp_path / "data"
+    from defgan_tf.data.synthetic import write_dataset
+
+    write_dataset(data, count=260, size=128, seed=0, progress=False)
+    config = load_config(REPO / "configs" / "paper.yaml",
+                         ["data.format=synthetic", f"data.path={data}", "train.max_steps=1"])
+    assert config.model.image_size == 128 and config.train.n_critic == 10
+    result = Trainer(config, tmp_path / "run", progress=False).run()
+    assert result.step == 1 and all(np.isfinite(v) for v in result.last_logs.values())
+    assert "g_id" in result.last_logs
