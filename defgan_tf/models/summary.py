@@ -9,14 +9,14 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
-from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
-from defgan_tf.aus import NUM_AUS  # noqa: E402
-from defgan_tf.config import Config, ConfigError, load_config  # noqa: E402
-from defgan_tf.models.build import build_defgan  # noqa: E402
+from defgan_tf.aus import NUM_AUS
+from defgan_tf.config import Config, ConfigError, load_config
+from defgan_tf.models.build import build_defgan
 
 
 def count_flops(fn, *specs: tf.TensorSpec) -> int:

@@ -74,7 +74,7 @@ def test_mirrored_two_replicas_give_the_single_device_update(tmp_path):
     diffs = np.load(out)
     worst = max(float(np.abs(diffs[k]).max()) for k in diffs.files if k != "scale")
     assert worst < 1e-4, worst
-    logs = eval(result.stdout.split("LOGS", 1)[1])  # noqa: S307 (our own printed dict)
+    logs = eval(result.stdout.split("LOGS", 1)[1])
     for name, (single, mirrored) in logs.items():
         if name.endswith("grad_norm"):
             continue  # each replica's norm of its own half-batch gradient, by design
