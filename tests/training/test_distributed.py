@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
 
 MIRRORED_SCRIPT = textwrap.dedent("""
+    import json
     import sys
     import numpy as np
     import tensorflow as tf
@@ -53,7 +54,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     mirrored, mirrored_logs = train(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
     np.savez(sys.argv[1], *[a - b for a, b in zip(single, mirrored)],
              scale=max(float(np.abs(a).max()) for a in single))
-    print("LOGS", {k: (single_logs[k], mirrored_logs[k]) for k in single_logs})
+    print("LOGS", json.dumps({k: (single_logs[k], mirrored_logs[k]) for k in single_logs}))
 """)
 
 
@@ -74,7 +75,7 @@ def test_mirrored_two_replicas_give_the_single_device_update(tmp_path):
     diffs = np.load(out)
     worst = max(float(np.abs(diffs[k]).max()) for k in diffs.files if k != "scale")
     assert worst < 1e-4, worst
-    logs = eval(result.stdout.split("LOGS", 1)[1])
+    logs = json.loads(result.stdout.split("LOGS", 1)[1])
     for name, (single, mirrored) in logs.items():
         if name.endswith("grad_norm"):
             continue  # each replica's norm of its own half-batch gradient, by design
