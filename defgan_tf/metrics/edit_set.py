@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,9 @@ CHANGED_AU_THRESHOLD = 0.1
 """An AU 'changes' in an edit when |target − source| exceeds this (intensity in [0, 1])."""
 
 META_CSV = "synthetic_meta.csv"
+
+EditFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
+"""(images, source_aus, target_aus) → maps by name ("edited", "deformed", "grid")."""
 
 
 @dataclass
@@ -137,33 +140,86 @@ def expression_targets(presets: dict[str, np.ndarray], faces: int, jitter: float
     return targets.reshape(-1, base.shape[-1]), names * faces
 
 
-def run_model(model, inputs: np.ndarray, source_aus: np.ndarray, target_aus: np.ndarray,
-              batch_size: int = 16) -> dict[str, np.ndarray]:
-    """Edits in batches with a DefGAN-like callable (`model(image, source, target)`).
+def run_model(edit: EditFn, inputs: np.ndarray, source_aus: np.ndarray,
+              target_aus: np.ndarray, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """Edits in batches.
+
+    Args:
+        edit: (images, source_aus, target_aus) → maps by name, e.g. a
+            `defgan_tf.editing.backends.Backend.edit`; needs `edited`, uses `deformed`
+            and `grid` when present (else the edit itself and zero flow).
+        inputs: (N, S, S, 3) float32 in [-1, 1]; source_aus, target_aus: (N, 17).
+        batch_size: images per call.
 
     Returns:
         "edited", "deformed" (N, S, S, 3) float32 and "flow" (N, S, S, 2) pixels.
     """
-    import tensorflow as tf
-
     from defgan_tf.ops.grids import grid_to_flow_px
 
     parts: dict[str, list[np.ndarray]] = {"edited": [], "deformed": [], "flow": []}
     for start in range(0, len(inputs), batch_size):
         chunk = slice(start, start + batch_size)
-        out = model(tf.constant(inputs[chunk]), tf.constant(source_aus[chunk]),
-                    tf.constant(target_aus[chunk]), training=False)
-        parts["edited"].append(out["edited"].numpy())
-        parts["deformed"].append(out["deformed"].numpy())
-        parts["flow"].append(grid_to_flow_px(out["grid"]).numpy())
+        out = edit(inputs[chunk], source_aus[chunk], target_aus[chunk])
+        edited = np.asarray(out["edited"], np.float32)
+        parts["edited"].append(edited)
+        parts["deformed"].append(np.asarray(out.get("deformed", edited), np.float32))
+        parts["flow"].append(np.asarray(grid_to_flow_px(out["grid"])) if "grid" in out
+                             else np.zeros((*edited.shape[:3], 2), np.float32))
     return {key: np.concatenate(value) for key, value in parts.items()}
+
+
+def load_arrays(index, image_size: int, limit: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Decodes (the first `limit` faces of) a dataset index into memory.
+
+    Returns:
+        images (N, S, S, 3) float32 in [-1, 1] and AUs (N, 17) float32 in [0, 1].
+    """
+    from defgan_tf.data.pipeline import make_dataset
+
+    batches = make_dataset(index, image_size, 256, training=False, repeat=False)
+    if limit is not None:
+        batches = batches.unbatch().take(limit).batch(256)
+    images, aus = [], []
+    for batch in batches:
+        images.append(batch["image"].numpy())
+        aus.append(batch["source_aus"].numpy())
+    return np.concatenate(images), np.concatenate(aus)
+
+
+def _edit_outputs(edit: EditFn | None, inputs: np.ndarray, sources: np.ndarray,
+                  targets: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    if edit is None:
+        return {"edited": inputs, "deformed": inputs,
+                "flow": np.zeros((*inputs.shape[:3], 2), np.float32)}
+    return run_model(edit, inputs, sources, targets, batch_size)
+
+
+def dataset_edit_set(edit: EditFn | None, index, image_size: int,
+                     presets: dict[str, np.ndarray], faces: int = 50, jitter: float = 0.1,
+                     seed: int = 0, batch_size: int = 16) -> EditSet:
+    """Edits the first `faces` faces of any dataset toward every preset (no ground truth).
+
+    Args:
+        edit: see run_model; None leaves every input unchanged.
+        index: a `defgan_tf.data.readers.DatasetIndex`.
+        image_size, presets, faces, jitter, seed, batch_size: as synthetic_edit_set.
+    """
+    images, aus = load_arrays(index, image_size, faces)
+    targets, labels = expression_targets(presets, len(images), jitter,
+                                         np.random.default_rng(seed))
+    inputs = np.repeat(images, len(presets), axis=0)
+    sources = np.repeat(aus, len(presets), axis=0)
+    return EditSet(inputs=inputs, source_aus=sources, target_aus=targets,
+                   expressions=tuple(labels),
+                   **_edit_outputs(edit, inputs, sources, targets, batch_size))
 
 
 def _to_unit(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / 127.5 - 1.0
 
 
-def synthetic_edit_set(model, data_dir: str | Path, image_size: int,
+def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: int,
                        presets: dict[str, np.ndarray], faces: int = 50, split: str = "test",
                        jitter: float = 0.1, seed: int = 0, batch_size: int = 16) -> EditSet:
     """Edits `faces` faces of a synthetic dataset toward every preset, with ground truth.
@@ -173,8 +229,7 @@ def synthetic_edit_set(model, data_dir: str | Path, image_size: int,
     identity, the first `faces` identities of `split`.
 
     Args:
-        model: DefGAN-like callable, or None for an EditSet whose model outputs are the
-            inputs (useful for baselines only).
+        edit: see run_model; None leaves every input unchanged (baselines only).
         data_dir: a dataset written by `python -m defgan_tf.data.synthetic`.
         image_size: side S the model works at.
         presets: expression name → (17,) target AUs.
@@ -212,11 +267,7 @@ def synthetic_edit_set(model, data_dir: str | Path, image_size: int,
             flows.append(true_edit_flow(identity, row.aus, target_aus, image_size))
             regions.append(truth.regions)
     inputs_array, sources_array = np.stack(inputs), np.stack(sources)
-    if model is None:
-        outputs = {"edited": inputs_array, "deformed": inputs_array,
-                   "flow": np.zeros((*inputs_array.shape[:3], 2), np.float32)}
-    else:
-        outputs = run_model(model, inputs_array, sources_array, targets, batch_size)
+    outputs = _edit_outputs(edit, inputs_array, sources_array, targets, batch_size)
     return EditSet(inputs=inputs_array, source_aus=sources_array, target_aus=targets,
                    expressions=tuple(labels), **outputs, targets=np.stack(truths),
                    true_flow=np.stack(flows), regions=np.stack(regions))

@@ -1,0 +1,40 @@
+"""`python -m defgan_tf.evaluate` on the tiny trained run: files written, numbers sane."""
+
+import json
+
+import pytest
+
+from defgan_tf.evaluate import build_metrics, main
+from defgan_tf.metrics import MetricOptions, MetricUnavailableError
+
+
+def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = main(["--run", str(tiny_run_dir), "--data", str(tiny_data_dir), "--out", str(out),
+                 "--faces", "2", "--split", "all", "--expressions", "neutral,surprise",
+                 "--metrics", "ground_truth,flow_error,concentration"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "metrics.json").read_text())
+    assert results["edits"] == 4 and results["format"] == "synthetic"
+    flow = results["metrics"]["flow_error"]
+    assert flow["ground_truth"]["epe"] == 0.0  # the true edit has no flow error
+    assert flow["no_edit"]["offset_moved"] == 0.0
+    assert results["metrics"]["ground_truth"]["ground_truth"]["edited"]["psnr"] is None  # inf
+    assert results["metrics"]["concentration"]["no_edit"]["share"] is None  # no change at all
+    report = (out / "report.md").read_text()
+    assert "| flow_error.epe_moved |" in report and "![sample grid](samples.png)" in report
+    for name in ("samples.png", "au_sweep.png", "differences.png"):
+        assert (out / name).stat().st_size > 1000
+
+
+def test_explicit_metric_without_its_file_is_an_error(tiny_run_dir, capsys):
+    assert main(["--run", str(tiny_run_dir), "--metrics", "au_error"]) == 2
+    assert "--au-regressor" in capsys.readouterr().err
+
+
+def test_default_metrics_skip_what_cannot_run():
+    metrics, skipped = build_metrics(None, MetricOptions(embedder="none"))
+    assert {"au_error", "fid", "kid", "identity"} <= set(skipped)
+    assert {"ground_truth", "flow_error", "concentration"} <= set(metrics)
+    with pytest.raises(MetricUnavailableError):
+        build_metrics(["fid"], MetricOptions())
