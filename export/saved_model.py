@@ -44,9 +44,10 @@ def load_for_export(run_dir: str | Path, use_ema: bool | None = None) -> tuple[C
     Raises:
         ExportError: not a run directory, or no checkpoint yet.
     """
+    config_file = Path(run_dir) / CONFIG_FILE
     try:
         if use_ema is None:
-            use_ema = load_config(Path(run_dir) / CONFIG_FILE).export.use_ema
+            use_ema = not config_file.is_file() or load_config(config_file).export.use_ema
         config, model = load_run(run_dir, use_ema=use_ema)
     except (ConfigError, FileNotFoundError) as error:
         raise ExportError(str(error)) from None

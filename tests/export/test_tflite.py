@@ -1,0 +1,76 @@
+"""TFLite variants: builtin ops only (a Flex op fails with its name), parity with Keras."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from export.report import PSNR_TARGETS_DB, keras_edits, parity, tflite_edits
+from export.saved_model import ExportError
+from export.tflite import check_quantization, convert_saved_model
+
+# Measured on the tiny run (4 test faces): fp32 154 dB, fp16 74, dynamic 76, int8 61.
+# The asserted floors are the issue's targets (export.report.PSNR_TARGETS_DB), plus a
+# largest-error bound per variant.
+MAX_ABS_ERROR = {"fp32": 1e-4, "fp16": 0.02, "dynamic": 0.05, "int8": 0.1}
+
+
+@pytest.fixture(scope="module")
+def keras_reference(export_model, held_out_faces):
+    return keras_edits(export_model[1], held_out_faces)
+
+
+@pytest.mark.parametrize("quantization", ["fp32", "fp16", "dynamic", "int8"])
+def test_variant_matches_keras_on_held_out_faces(quantization, tflite_files, held_out_faces,
+                                                 keras_reference):
+    result = parity(keras_reference, tflite_edits(tflite_files[quantization], held_out_faces))
+    assert result["psnr_db"] >= PSNR_TARGETS_DB[quantization], result
+    assert result["max_abs_error"] <= MAX_ABS_ERROR[quantization], result
+
+
+def test_int8_keeps_only_the_warp_and_composition_float(tflite_files):
+    meta = json.loads(tflite_files["int8"].with_name("tiny_int8.tflite.json").read_text())
+    assert meta["ops"]["CONV_2D"] > 0 and meta["ops"]["QUANTIZE"] > 0
+    # The warp's gathers run on float images; no convolution stays float.
+    assert meta["float_ops"]["GATHER"] == 4
+    assert "CONV_2D" not in meta["float_ops"] and "TRANSPOSE_CONV" not in meta["float_ops"]
+    assert tflite_files["int8"].stat().st_size < 0.7 * tflite_files["fp32"].stat().st_size
+
+
+def test_editing_backend_reads_the_tflite(tflite_files, export_model, held_out_faces):
+    from defgan_tf.editing.backends import load_backend
+
+    _, model = export_model
+    face = held_out_faces[1]
+    backend = load_backend(tflite_files["fp32"])
+    out = backend.edit(face["image"], face["source_aus"], face["target_aus"])
+    expected = model(face["image"], face["source_aus"], face["target_aus"])
+    for key in ("edited", "deformed", "mask", "grid"):
+        np.testing.assert_allclose(out[key], expected[key].numpy(), atol=1e-4, err_msg=key)
+    np.testing.assert_allclose(backend.estimate_aus(face["image"]),
+                               model.estimate_aus(face["image"]).numpy(), atol=1e-5)
+
+
+def test_flex_op_fails_export_and_names_the_op(tmp_path):
+    class SingularValues(keras.layers.Layer):
+        def call(self, x):
+            return tf.linalg.svd(x, compute_uv=False)  # TF-only kernel: Flex in TFLite
+
+    inputs = keras.Input((4, 4))
+    features = keras.layers.Dense(4)(inputs)
+    model = keras.Model(inputs, [features, SingularValues()(features)])
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    spec = [tf.TensorSpec((1, 4, 4), tf.float32, name="image")]
+    archive.add_endpoint("edit", lambda image: {"edited": model(image)[0]}, spec)
+    archive.add_endpoint("estimate_aus", lambda image: {"aus": model(image)[1]}, spec)
+    archive.write_out(str(tmp_path / "svd"), verbose=False)
+    with pytest.raises(ExportError, match=r"outside LiteRT's builtins: Svd\."):
+        convert_saved_model(tmp_path / "svd", "fp32")
+
+
+def test_unknown_quantization_names_the_closest():
+    with pytest.raises(ExportError, match=r"Received: 'in8'\. Did you mean int8\?"):
+        check_quantization("in8")
