@@ -140,7 +140,7 @@ def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: i
         .map(lambda image, aus: (tf.image.random_flip_left_right(image, seed=seed), aus)) \
         .batch(batch_size).prefetch(2)
     start = time.perf_counter()
-    model.fit(batches, epochs=epochs, verbose=verbose)
+    model.fit(batches, epochs=epochs, shuffle=False, verbose=verbose)  # shuffled above
     seconds = time.perf_counter() - start
     predicted = model.predict(val_x, batch_size=256, verbose=0)
     baseline = np.broadcast_to(train_y.mean(axis=0), val_y.shape)
