@@ -199,3 +199,21 @@ def test_saved_model_with_other_signatures_is_refused(tmp_path):
     with pytest.raises(BackendError, match="the edit signature takes x; the editor passes image, "
                                            "source_aus, target_aus"):
         load_backend(tmp_path / "b")
+
+
+@pytest.mark.slow  # the two exports take ~35 s on 2 cores
+def test_run_dir_and_its_exports_edit_alike(tiny_run_dir, astronaut, tmp_path):
+    """The full path: a trained run, `export.saved_model` and `export.tflite` on it."""
+    from export import saved_model, tflite
+
+    models = [tiny_run_dir, saved_model.export_run(tiny_run_dir, tmp_path / "saved_model"),
+              tflite.export_run(tiny_run_dir, tmp_path / "model.tflite")]
+    backends = [load_backend(path) for path in models]
+    assert [b.name for b in backends] == ["keras", "saved_model", "tflite"]
+    results = [Editor(b).edit(astronaut, expression="happy", return_maps=True) for b in backends]
+    for result in results[1:]:
+        assert np.abs(result.image.astype(int) - results[0].image).max() <= 1
+        np.testing.assert_allclose(result.faces[0].source_aus, results[0].faces[0].source_aus,
+                                   atol=1e-5)
+        np.testing.assert_allclose(result.faces[0].maps["grid"],
+                                   results[0].faces[0].maps["grid"], atol=1e-5)
