@@ -1,0 +1,80 @@
+"""mobile_demo.run_tflite edits with LiteRT only and gives the Keras model's edit."""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from mobile_demo.run_tflite import DemoError, TFLiteEditor, crop_square, paste
+
+
+@pytest.fixture(scope="module")
+def tiny_tflite(tiny_run_dir, tmp_path_factory):
+    """The tiny run as an fp32 .tflite with its sidecar."""
+    from export.tflite import export_run
+
+    return export_run(tiny_run_dir, tmp_path_factory.mktemp("demo") / "tiny.tflite", "fp32")
+
+
+@pytest.fixture(scope="module")
+def face(tiny_data_dir):
+    """One 32×32 synthetic face, uint8 RGB."""
+    path = sorted((tiny_data_dir / "imgs").glob("*.png"))[0]
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def test_cli_runs_without_tensorflow_and_matches_keras(tiny_tflite, tiny_run_dir, face,
+                                                       tmp_path):
+    cv2.imwrite(str(tmp_path / "face.png"), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    script = (
+        "import sys\n"
+        "from mobile_demo import run_tflite\n"
+        "code = run_tflite.main(sys.argv[1:])\n"
+        "assert 'tensorflow' not in sys.modules and 'defgan_tf' not in sys.modules\n"
+        "sys.exit(code)\n")
+    subprocess.run([sys.executable, "-c", script, "--model", str(tiny_tflite), "--image",
+                    str(tmp_path / "face.png"), "--out", str(tmp_path / "maps.png"),
+                    "--expression", "happy", "--aus", "AU26=0.5", "--source-aus", "AU45=0.2",
+                    "--crop", "0,0,32,32", "--maps", "--threads", "1"], check=True, timeout=60)
+    maps = cv2.cvtColor(cv2.imread(str(tmp_path / "maps.png")), cv2.COLOR_BGR2RGB)
+    assert maps.shape == (32, 4 * 32, 3)
+    np.testing.assert_array_equal(maps[:, :32], face)
+
+    from defgan_tf.aus import PRESETS, parse_aus
+    from defgan_tf.models import load_run
+
+    _, model = load_run(tiny_run_dir)
+    target = parse_aus("AU26=0.5", base=PRESETS["happy"])[None]
+    out = model(face[None].astype(np.float32) / 127.5 - 1, parse_aus("AU45=0.2")[None], target)
+    edited = np.clip(np.rint((out["edited"][0].numpy() + 1) * 127.5), 0, 255)
+    assert np.abs(maps[:, 96:].astype(np.float32) - edited).max() <= 1
+
+
+def test_source_aus_default_to_the_models_estimate(tiny_tflite, face):
+    editor = TFLiteEditor(tiny_tflite, threads=1)
+    source = editor.estimate_aus(face)
+    assert source.shape == (17,) and ((source >= 0) & (source <= 1)).all()
+    target = editor.expression("surprise")
+    np.testing.assert_array_equal(editor.edit(face, target)["edited"],
+                                  editor.edit(face, target, source)["edited"])
+
+
+def test_user_mistakes_name_the_valid_choices(tiny_tflite):
+    editor = TFLiteEditor(tiny_tflite, threads=1)
+    with pytest.raises(DemoError, match=r"unknown action unit 'AU-12'.*Did you mean AU12\?"):
+        editor.parse_aus("AU-12=0.5")
+    with pytest.raises(DemoError, match=r"AU12=1.5 is outside \[0, 1\]"):
+        editor.parse_aus("AU12=1.5")
+    with pytest.raises(DemoError, match=r"'hapy' is not a preset.*Did you mean happy\?"):
+        editor.expression("hapy")
+
+
+def test_crop_and_paste_round_trip_outside_the_image():
+    image = np.arange(40 * 50 * 3, dtype=np.uint8).reshape(40, 50, 3)
+    box = (-5, 10, 20, 20)
+    crop = crop_square(image, box, 20)
+    np.testing.assert_array_equal(crop[:, 5:], image[10:30, 0:15])
+    np.testing.assert_array_equal(crop[:, 0], image[10:30, 0])  # replicated edge
+    np.testing.assert_array_equal(paste(image, crop, box), image)
