@@ -10,9 +10,6 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import (
-    convert_variables_to_constants_v2,
-)
 
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import Config, ConfigError, load_config
@@ -21,8 +18,7 @@ from defgan_tf.models.build import build_defgan
 
 def count_flops(fn, *specs: tf.TensorSpec) -> int:
     """Floating-point operations (multiply and add counted separately) of one call of fn."""
-    concrete = tf.function(fn).get_concrete_function(*specs)
-    graph = convert_variables_to_constants_v2(concrete).graph
+    graph = tf.function(fn).get_concrete_function(*specs).graph
     options = tf.compat.v1.profiler.ProfileOptionBuilder(
         tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()).with_empty_output().build()
     profile = tf.compat.v1.profiler.profile(graph=graph, cmd="op", options=options)
