@@ -17,7 +17,8 @@ the whole face from the top of the forehead to below the chin with some hair,
 close to GANimation's 128² EmotioNet crops.
 
 Detectors: dlib's HOG detector (default) or its CNN (MMOD) detector, with the
-models of `face-recognition-models` (the `faces` extra). Without dlib, OpenCV's
+model files of `face-recognition-models` (the `faces` extra; read from its folder,
+not imported, because its `__init__` needs the removed `pkg_resources`). Without dlib, OpenCV's
 Haar cascade finds the box and the 5 landmarks are *estimated* from the box
 (`HAAR_BOX_TO_FIVE_POINTS`, measured on the astronaut photograph in scikit-image),
 so alignment is coarser and the paste-back mask is an ellipse.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.util
 import logging
 import pathlib
 from collections.abc import Sequence
@@ -107,31 +109,47 @@ def _check_detector(detector: str) -> None:
         raise FaceError(f"Unknown detector {detector!r}; valid: {', '.join(DETECTORS)}.{hint}")
 
 
+# The model files shipped by `face-recognition-models`, found in its package folder.
+# Importing the package is avoided: its __init__ needs pkg_resources, which setuptools
+# no longer ships (≥ 81), so the import fails on current installs.
+_MODEL_FILES = {
+    "five": "shape_predictor_5_face_landmarks.dat",
+    "sixty_eight": "shape_predictor_68_face_landmarks.dat",
+    "cnn": "mmod_human_face_detector.dat",
+}
+
+
+def _model_folder() -> pathlib.Path | None:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = pathlib.Path(next(iter(spec.submodule_search_locations))) / "models"
+    return folder if all((folder / f).is_file() for f in _MODEL_FILES.values()) else None
+
+
 @functools.cache
 def _dlib_models() -> dict:
-    """Loads dlib and the model files lazily; empty dict when the `faces` extra is absent."""
+    """Loads dlib and the model paths lazily; empty dict when the `faces` extra is absent."""
     try:
         import dlib
-        import face_recognition_models as frm
     except ImportError:
         return {}
-    return {
-        "dlib": dlib,
-        "hog": dlib.get_frontal_face_detector(),
-        "five": dlib.shape_predictor(frm.pose_predictor_five_point_model_location()),
-        "sixty_eight_path": frm.pose_predictor_model_location(),
-        "cnn_path": frm.cnn_face_detector_model_location(),
-    }
+    folder = _model_folder()
+    if folder is None:
+        return {}
+    paths = {name: str(folder / file) for name, file in _MODEL_FILES.items()}
+    return {"dlib": dlib, "hog": dlib.get_frontal_face_detector(),
+            "five": dlib.shape_predictor(paths["five"]), "paths": paths}
 
 
 @functools.cache
 def _dlib_model(name: str):
     """The slow-to-load dlib models (68-point predictor, CNN detector), loaded on first use."""
     models = _dlib_models()
-    dlib = models["dlib"]
+    dlib, path = models["dlib"], models["paths"][name]
     if name == "sixty_eight":
-        return dlib.shape_predictor(models["sixty_eight_path"])
-    return dlib.cnn_face_detection_model_v1(models["cnn_path"])
+        return dlib.shape_predictor(path)
+    return dlib.cnn_face_detection_model_v1(path)
 
 
 @functools.cache
@@ -141,7 +159,7 @@ def _haar_cascade() -> cv2.CascadeClassifier:
 
 
 def has_dlib() -> bool:
-    """Whether dlib and `face-recognition-models` are installed."""
+    """Whether dlib and the `face-recognition-models` files are installed."""
     return bool(_dlib_models())
 
 
@@ -195,8 +213,9 @@ def detect_faces(image: np.ndarray, detector: str = "hog", upsample: int = 1,
     models = _dlib_models()
     if not models and detector != "haar":
         logger.warning(
-            "dlib is not installed (pip install 'defgan-tf[faces]'); using OpenCV's Haar "
-            "cascade with landmarks estimated from the face box: alignment is coarser."
+            "dlib or the face-recognition-models files are not installed (pip install "
+            "'defgan-tf[faces]'); using OpenCV's Haar cascade with landmarks estimated from "
+            "the face box: alignment is coarser."
         )
         detector = "haar"
     image = np.ascontiguousarray(image)

@@ -134,7 +134,7 @@ def test_haar_fallback_without_dlib(astronaut, astronaut_face, monkeypatch, capl
     monkeypatch.setattr(faces, "_dlib_models", lambda: {})
     with caplog.at_level(logging.WARNING):
         found = faces.detect_faces(astronaut)
-    assert "dlib is not installed" in caplog.text
+    assert "dlib or the face-recognition-models files are not installed" in caplog.text
     assert len(found) == 1 and found[0].detector == "haar" and found[0].landmarks68 is None
     assert np.abs(found[0].landmarks5 - astronaut_face.landmarks5).max() < 8
 
@@ -157,3 +157,8 @@ def test_prepare_face_crops_reports_bad_files(tmp_path, astronaut):
     assert [p.name for p in report.no_face] == ["wall.png"]
     assert report.summary().splitlines()[0] == (
         "1 face crops written; 1 unreadable files, 1 images without a face.")
+
+
+def test_model_files_are_found_without_importing_the_package():
+    folder = faces._model_folder()
+    assert folder is not None and (folder / "shape_predictor_5_face_landmarks.dat").is_file()
