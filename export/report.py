@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from defgan_tf.aus import NUM_AUS
 from export.saved_model import ExportError, load_for_export
 from export.tflite import QUANTIZATIONS, dataset_faces, write_tflite_variants
 
@@ -38,6 +39,27 @@ def psnr(reference: np.ndarray, test: np.ndarray, data_range: float = 2.0) -> fl
     """
     mse = float(np.mean((np.asarray(reference, np.float64) - np.asarray(test, np.float64)) ** 2))
     return float("inf") if mse == 0.0 else 10.0 * np.log10(data_range ** 2 / mse)
+
+
+def edit_gflops(model, image_size: int) -> float:
+    """Floating-point operations of one edit (both generators, warp, composition), in 1e9.
+
+    Counted by TensorFlow's profiler on the frozen graph of a batch-1 edit (a multiply-add
+    counts as 2). The critic is not part of an edit.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    image = tf.TensorSpec((1, image_size, image_size, 3), tf.float32)
+    aus = tf.TensorSpec((1, NUM_AUS), tf.float32)
+    edit = tf.function(lambda i, s, t: model(i, s, t)["edited"]).get_concrete_function(
+        image, aus, aus)
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    graph = convert_variables_to_constants_v2(edit).graph
+    return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops / 1e9
 
 
 def _edit_inputs(face: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -115,8 +137,9 @@ def build_report(run_dir: str | Path, out_dir: str | Path, faces: int = 16, runs
             row[f"latency_ms_{threads}_thread"] = latency_ms(path, held_out[0], threads, runs)
         variants[quantization] = row
     report = {"run": str(run_dir), "config_hash": config.hash(),
-              "image_size": config.model.image_size, "faces": len(held_out), "runs": runs,
-              "variants": variants}
+              "image_size": config.model.image_size,
+              "edit_gflops": round(edit_gflops(model, config.model.image_size), 3),
+              "faces": len(held_out), "runs": runs, "variants": variants}
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out_dir / "report.md").write_text(markdown_table(report) + "\n")
     return report
@@ -126,7 +149,8 @@ def markdown_table(report: dict[str, Any]) -> str:
     """The report's variants as a Markdown table (the one docs/export.md shows)."""
     lines = [
         f"Run `{report['run']}` (config {report['config_hash']}, {report['image_size']}², "
-        f"{report['faces']} held-out faces, {report['runs']} timed runs).",
+        f"{report['edit_gflops']} GFLOPs per edit, {report['faces']} held-out faces, "
+        f"{report['runs']} timed runs).",
         "",
         "| variant | size (MB) | PSNR vs Keras (dB) | target (dB) | max abs error "
         "| p50 / p95 1 thread (ms) | p50 / p95 2 threads (ms) |",
