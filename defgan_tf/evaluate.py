@@ -175,8 +175,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=16, help="images per model call")
     args = parser.parse_args(argv)
     if args.out is None:
-        args.out = str(Path(args.run).with_suffix("") / "eval") if Path(args.run).is_dir() \
-            else f"{Path(args.run).with_suffix('')}_eval"
+        run = Path(args.run)
+        args.out = str(run / "eval") if run.is_dir() else str(run.with_name(f"{run.stem}_eval"))
     if args.faces < 1:
         parser.error(f"--faces must be ≥ 1. Received: {args.faces}")
     return args
