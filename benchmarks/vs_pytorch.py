@@ -10,8 +10,8 @@ same training step on batch 8: one critic step (WGAN loss, gradient penalty, AU
 regression) then one generator step (adversarial, AU, cycle, attention mean and TV;
 two generator passes). Inference is one face, generator only. Timed rounds alternate
 between the frameworks so both see the same load on a shared machine. Prints one JSON
-object with medians and the ratios the issue targets: training images/s ours/theirs
-≥ 1.3, inference latency ours/theirs ≤ 0.8.
+object with medians and best times and the ratios the issue targets: training
+images/s ours/theirs ≥ 1.3, inference latency ours/theirs ≤ 0.8.
 """
 
 from __future__ import annotations
@@ -196,14 +196,19 @@ def compare(size: int, width: int, rounds: int, steps: int, infers: int) -> dict
         timings["torch_step"] += _time(their_step, steps)
         timings["ours_infer"] += _time(our_infer, infers)
         timings["torch_infer"] += _time(their_infer, infers)
-    median = {key: statistics.median(value) for key, value in timings.items()}
-    return {"image_size": size, "width": width, "batch": BATCH, "ours_trace_s": round(trace_s, 1),
-            "ours_images_per_s": round(BATCH / median["ours_step"], 2),
-            "torch_images_per_s": round(BATCH / median["torch_step"], 2),
-            "ours_infer_ms": round(1000 * median["ours_infer"], 2),
-            "torch_infer_ms": round(1000 * median["torch_infer"], 2),
-            "train_speed_ratio": round(median["torch_step"] / median["ours_step"], 3),
-            "infer_latency_ratio": round(median["ours_infer"] / median["torch_infer"], 3)}
+    rows = {"image_size": size, "width": width, "batch": BATCH,
+            "ours_trace_s": round(trace_s, 1)}
+    # Median: what a user sees on this (shared) machine. Best: the least disturbed run,
+    # closer to an idle machine; PyTorch's OpenMP barriers suffer more from load.
+    for label, pick in (("median", statistics.median), ("best", min)):
+        t = {key: pick(value) for key, value in timings.items()}
+        rows[label] = {"ours_images_per_s": round(BATCH / t["ours_step"], 2),
+                       "torch_images_per_s": round(BATCH / t["torch_step"], 2),
+                       "ours_infer_ms": round(1000 * t["ours_infer"], 2),
+                       "torch_infer_ms": round(1000 * t["torch_infer"], 2),
+                       "train_speed_ratio": round(t["torch_step"] / t["ours_step"], 3),
+                       "infer_latency_ratio": round(t["ours_infer"] / t["torch_infer"], 3)}
+    return rows
 
 
 def main() -> None:
