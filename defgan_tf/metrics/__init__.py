@@ -2,6 +2,8 @@
 
 Each metric is a callable on an EditSet (inputs, targets, the model's outputs and, on
 synthetic data, the rendered truth). Importing this package registers all of them.
+The AU regressor that `au_error` needs lives in `defgan_tf.metrics.au_regressor`
+(not imported here, so that `python -m defgan_tf.metrics.au_regressor` runs cleanly).
 """
 
 from defgan_tf.metrics import (  # noqa: F401  (importing registers each metric)
@@ -11,12 +13,6 @@ from defgan_tf.metrics import (  # noqa: F401  (importing registers each metric)
     flow_error,
     ground_truth,
     identity,
-)
-from defgan_tf.metrics.au_regressor import (
-    AURegressor,
-    build_au_regressor,
-    load_au_regressor,
-    train_au_regressor,
 )
 from defgan_tf.metrics.edit_set import EditSet, synthetic_edit_set
 from defgan_tf.metrics.registry import (
@@ -29,6 +25,5 @@ from defgan_tf.metrics.registry import (
     register,
 )
 
-__all__ = ["METRICS", "AURegressor", "EditSet", "Metric", "MetricOptions",
-           "MetricUnavailableError", "build_au_regressor", "build_metric", "check_metric_names",
-           "load_au_regressor", "register", "synthetic_edit_set", "train_au_regressor"]
+__all__ = ["METRICS", "EditSet", "Metric", "MetricOptions", "MetricUnavailableError",
+           "build_metric", "check_metric_names", "register", "synthetic_edit_set"]

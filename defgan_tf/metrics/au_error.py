@@ -7,13 +7,22 @@ the right AUs on an edit full of artifacts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from defgan_tf.metrics.au_regressor import AURegressor, load_au_regressor, mae_per_au
+from defgan_tf.aus import AU_CODES
 from defgan_tf.metrics.edit_set import EditSet, group_mean
 from defgan_tf.metrics.registry import Metric, MetricOptions, MetricUnavailableError, register
+
+if TYPE_CHECKING:  # imported lazily: `python -m defgan_tf.metrics.au_regressor` runs it
+    from defgan_tf.metrics.au_regressor import AURegressor
+
+
+def mae_per_au(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """Mean absolute error of each AU over (N, 17) arrays, keyed by AU code."""
+    errors = np.abs(np.asarray(predicted) - np.asarray(target)).mean(axis=0)
+    return {code: float(e) for code, e in zip(AU_CODES, errors)}
 
 
 @register
@@ -31,6 +40,8 @@ class AUError(Metric):
 
     @classmethod
     def from_options(cls, options: MetricOptions) -> AUError:
+        from defgan_tf.metrics.au_regressor import load_au_regressor
+
         if options.au_regressor is None:
             raise MetricUnavailableError(
                 "au_error needs the independent AU regressor: train one with `python -m "

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from defgan_tf.aus import AU_CODES, NUM_AUS
 from defgan_tf.data.readers import FORMATS, DatasetError, available_splits, read_dataset
+from defgan_tf.metrics.au_error import mae_per_au
 from defgan_tf.metrics.edit_set import load_arrays
 
 SIDECAR_SUFFIX = ".json"
@@ -80,12 +81,6 @@ def _splits(data_dir: str, format: str, image_size: int, val_fraction: float):
     held = np.arange(len(images)) % every == 0
     return (images[~held], aus[~held], images[held], aus[held],
             f"every {every}th image (no train_ids.csv / test_ids.csv)")
-
-
-def mae_per_au(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """Mean absolute error of each AU, keyed by AU code."""
-    errors = np.abs(np.asarray(predicted) - np.asarray(target)).mean(axis=0)
-    return {code: float(e) for code, e in zip(AU_CODES, errors)}
 
 
 def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: int = 64,

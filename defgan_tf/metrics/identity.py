@@ -56,9 +56,8 @@ class IdentityDistance(Metric):
             embedder = build_embedder(options.embedder)
         except (ImportError, FileNotFoundError, OSError) as error:
             raise MetricUnavailableError(
-                f"identity needs the {options.embedder!r} face descriptor, which could not "
-                f"be loaded ({error}). Install the faces extra: pip install "
-                "'defgan-tf[faces]'.") from None
+                f"identity: the {options.embedder!r} face descriptor could not be loaded: "
+                f"{error}") from None
         if embedder is None:
             raise MetricUnavailableError("identity: embedder 'none' measures nothing.")
         return cls(lambda images: embedder.embed(images).numpy())
