@@ -57,11 +57,11 @@ def main() -> None:
     cores = _pin(args.cores)
 
     import dlib
-    import face_recognition_models
     import numpy as np
     import skimage.data
     import tensorflow as tf
 
+    from defgan_tf.dlib_models import model_path
     from defgan_tf.identity.dlib_resnet import load_model
     from defgan_tf.identity.embedder import DlibResNetEmbedder
 
@@ -71,7 +71,7 @@ def main() -> None:
     photo = skimage.data.astronaut()
     box = max(dlib.get_frontal_face_detector()(photo, 1), key=lambda rect: rect.area())
     predictor = dlib.shape_predictor(
-        face_recognition_models.pose_predictor_five_point_model_location()
+        str(model_path("five"))
     )
     chip = dlib.get_face_chip(photo, predictor(photo, box), 150, 0.25)
     chips = dlib.jitter_image(chip, args.batch)
@@ -96,7 +96,7 @@ def main() -> None:
         return tape.gradient(loss, edited)
 
     reference = dlib.face_recognition_model_v1(
-        face_recognition_models.face_recognition_model_location()
+        str(model_path("descriptor"))
     )
     expected = np.array(reference.compute_face_descriptor(chips))
     report = {

@@ -23,8 +23,8 @@ import time
 import numpy as np
 
 from defgan_tf import aus as au_vocabulary
+from defgan_tf.data import media
 from defgan_tf.data.faces import CROP_PADDING, DETECTORS
-from defgan_tf.editing import media
 
 EXIT_FAILED_INPUTS = 1
 EXIT_USAGE = 2

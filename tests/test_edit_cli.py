@@ -9,7 +9,7 @@ from PIL import Image
 
 from defgan_tf import edit
 from defgan_tf.aus import AU_CODES
-from defgan_tf.editing import media
+from defgan_tf.data import media
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import logging
 import pathlib
 from collections.abc import Sequence
@@ -36,7 +35,8 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from defgan_tf.editing.media import IMAGE_SUFFIXES, ImageReadError, read_image
+from defgan_tf.data.media import IMAGE_SUFFIXES, ImageReadError, read_image
+from defgan_tf.dlib_models import model_folder, model_path
 
 logger = logging.getLogger(__name__)
 
@@ -109,24 +109,6 @@ def _check_detector(detector: str) -> None:
         raise FaceError(f"Unknown detector {detector!r}; valid: {', '.join(DETECTORS)}.{hint}")
 
 
-# The model files shipped by `face-recognition-models`, found in its package folder.
-# Importing the package is avoided: its __init__ needs pkg_resources, which setuptools
-# no longer ships (≥ 81), so the import fails on current installs.
-_MODEL_FILES = {
-    "five": "shape_predictor_5_face_landmarks.dat",
-    "sixty_eight": "shape_predictor_68_face_landmarks.dat",
-    "cnn": "mmod_human_face_detector.dat",
-}
-
-
-def _model_folder() -> pathlib.Path | None:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = pathlib.Path(next(iter(spec.submodule_search_locations))) / "models"
-    return folder if all((folder / f).is_file() for f in _MODEL_FILES.values()) else None
-
-
 @functools.cache
 def _dlib_models() -> dict:
     """Loads dlib and the model paths lazily; empty dict when the `faces` extra is absent."""
@@ -134,10 +116,9 @@ def _dlib_models() -> dict:
         import dlib
     except ImportError:
         return {}
-    folder = _model_folder()
-    if folder is None:
+    if model_folder() is None:
         return {}
-    paths = {name: str(folder / file) for name, file in _MODEL_FILES.items()}
+    paths = {name: str(model_path(name)) for name in ("five", "sixty_eight", "cnn")}
     return {"dlib": dlib, "hog": dlib.get_frontal_face_detector(),
             "five": dlib.shape_predictor(paths["five"]), "paths": paths}
 

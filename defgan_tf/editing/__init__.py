@@ -1,7 +1,7 @@
 """Editing real photos: detect, align, edit at model resolution, paste back seamlessly.
 
 `Editor` (in `defgan_tf.editing.editor`) is the Python API behind `defgan-edit`;
-it is imported lazily here so that `defgan_tf.editing.media` stays free of TensorFlow.
+it is imported lazily here so that `defgan_tf.data.media` stays free of TensorFlow.
 """
 
 from __future__ import annotations

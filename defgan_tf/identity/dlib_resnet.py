@@ -30,6 +30,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from defgan_tf.dlib_models import model_path
 from defgan_tf.identity.dlib_format import (
     AddPrev,
     Affine,
@@ -244,14 +245,7 @@ def default_model_path() -> Path:
     Raises:
         ModuleNotFoundError: if that package is not installed, saying how to get it.
     """
-    try:
-        import face_recognition_models
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError(
-            "dlib_resnet needs dlib_face_recognition_resnet_model_v1.dat: install the "
-            "`faces` extra (pip install 'defgan-tf[faces]') or pass model_path=<the .dat file>."
-        ) from error
-    return Path(face_recognition_models.face_recognition_model_location())
+    return model_path("descriptor")
 
 
 def cache_dir() -> Path:

@@ -8,7 +8,7 @@ import pytest
 import skimage.data
 
 from defgan_tf.data import faces
-from defgan_tf.editing.media import read_image
+from defgan_tf.data.media import read_image
 
 SIZE = 64
 
@@ -160,5 +160,7 @@ def test_prepare_face_crops_reports_bad_files(tmp_path, astronaut):
 
 
 def test_model_files_are_found_without_importing_the_package():
-    folder = faces._model_folder()
+    from defgan_tf.dlib_models import model_folder
+
+    folder = model_folder()
     assert folder is not None and (folder / "shape_predictor_5_face_landmarks.dat").is_file()

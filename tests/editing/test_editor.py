@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from defgan_tf.aus import AU_CODES, PRESETS, UnknownExpressionError, au_index
-from defgan_tf.data import faces
-from defgan_tf.editing import media
+from defgan_tf.data import faces, media
 from defgan_tf.editing.backends import images_to_model
 from defgan_tf.editing.editor import EditError, Editor
 

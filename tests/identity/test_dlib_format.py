@@ -7,6 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from defgan_tf.dlib_models import model_folder, model_path
 from defgan_tf.identity.dlib_format import (
     Conv,
     DlibFormatError,
@@ -185,10 +186,8 @@ def test_parse_errors_name_the_byte():
 
 @pytest.fixture(scope="module")
 def model_bytes():
-    models = pytest.importorskip(
-        "face_recognition_models", reason="needs the `faces` extra (face-recognition-models)"
-    )
-    with open(models.face_recognition_model_location(), "rb") as handle:
+    requires_dlib_models()
+    with open(model_path("descriptor"), "rb") as handle:
         return handle.read()
 
 
@@ -208,3 +207,10 @@ def test_truncated_real_file(model_bytes):
     with pytest.raises(DlibFormatError, match=r"^model.dat: at byte \d+: expected \d+ bytes of "
                        r"float32 values of tensor .* found end of data after \d+ bytes"):
         parse_network(model_bytes[:cut], "model.dat")
+
+
+def requires_dlib_models():
+    """Skips unless the `faces` extra's model files are installed (CI installs them)."""
+    if model_folder() is None:
+        pytest.skip("needs the `faces` extra (face-recognition-models)")
+    return model_folder()

@@ -11,15 +11,14 @@ import skimage.data
 
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.data.synthetic import make_identity, render
+from defgan_tf.dlib_models import model_folder, model_path
 from defgan_tf.identity import dlib_resnet
 from defgan_tf.identity.dlib_format import DlibFormatError, parse_network
 
 
 @pytest.fixture(scope="module")
 def models():
-    return pytest.importorskip(
-        "face_recognition_models", reason="needs the `faces` extra (face-recognition-models)"
-    )
+    return requires_dlib_models()
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def dlib():
 
 @pytest.fixture(scope="module")
 def network(models):
-    with open(models.face_recognition_model_location(), "rb") as handle:
+    with open(model_path("descriptor"), "rb") as handle:
         return parse_network(handle.read())
 
 
@@ -44,7 +43,7 @@ def _astronaut_chips(dlib, models) -> list[np.ndarray]:
     """13 chips of scikit-image's portrait: 3 photo scales × 3 paddings, 4 jitters."""
     photo = skimage.data.astronaut()
     detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    predictor = dlib.shape_predictor(str(model_path("five")))
     chips = []
     for scale in (0.5, 1.0, 1.6):
         scaled = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
@@ -66,7 +65,7 @@ def test_matches_dlib_on_face_chips(model, dlib, models):
     noise = np.random.default_rng(0).integers(0, 256, (2, 150, 150, 3), dtype=np.uint8)
     chips = _astronaut_chips(dlib, models) + _synthetic_faces(8) + list(noise)
     assert len(chips) >= 20
-    reference = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+    reference = dlib.face_recognition_model_v1(str(model_path("descriptor")))
     expected = np.array([reference.compute_face_descriptor(chip) for chip in chips])
 
     got = model.predict(np.stack(chips).astype(np.float32), verbose=0)
@@ -108,7 +107,7 @@ def test_other_networks_are_refused(network):
 
 def test_load_model_converts_once_and_caches(models, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    source = models.face_recognition_model_location()
+    source = model_path("descriptor")
     with open(source, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()
     first = dlib_resnet.load_model()
@@ -135,7 +134,7 @@ def test_unwritable_cache_only_warns(models, tmp_path, monkeypatch):
 
 def test_unreadable_cache_is_rebuilt(models, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    cached = dlib_resnet.cached_weights_path(Path(models.face_recognition_model_location()))
+    cached = dlib_resnet.cached_weights_path(Path(model_path("descriptor")))
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"not an HDF5 file")
     with pytest.warns(UserWarning, match="Ignoring unreadable cached weights"):
@@ -147,3 +146,10 @@ def test_unreadable_cache_is_rebuilt(models, tmp_path, monkeypatch):
 def test_missing_model_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="Received: model_path='.*missing.dat'"):
         dlib_resnet.load_model(tmp_path / "missing.dat")
+
+
+def requires_dlib_models():
+    """Skips unless the `faces` extra's model files are installed (CI installs them)."""
+    if model_folder() is None:
+        pytest.skip("needs the `faces` extra (face-recognition-models)")
+    return model_folder()

@@ -8,6 +8,7 @@ import skimage.data
 import tensorflow as tf
 
 from defgan_tf.config import ConfigError, IdentityConfig
+from defgan_tf.dlib_models import model_folder, model_path
 from defgan_tf.identity import embedder as embedder_module
 from defgan_tf.identity.embedder import (
     EMBEDDERS,
@@ -20,9 +21,7 @@ from defgan_tf.identity.embedder import (
 
 @pytest.fixture(scope="module")
 def embedder(tmp_path_factory):
-    pytest.importorskip(
-        "face_recognition_models", reason="needs the `faces` extra (face-recognition-models)"
-    )
+    requires_dlib_models()
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
         return build_embedder("dlib_resnet")
@@ -32,10 +31,10 @@ def embedder(tmp_path_factory):
 def astronaut_shape():
     """(dlib module, photo, 5-point shape of the astronaut's face)."""
     dlib = pytest.importorskip("dlib", reason="needs the `faces` extra (dlib-bin)")
-    models = pytest.importorskip("face_recognition_models", reason="needs the `faces` extra")
+    requires_dlib_models()
     photo = skimage.data.astronaut()
     box = max(dlib.get_frontal_face_detector()(photo, 1), key=lambda rect: rect.area())
-    predictor = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    predictor = dlib.shape_predictor(str(model_path("five")))
     return dlib, photo, predictor(photo, box)
 
 
@@ -137,3 +136,10 @@ def test_registry_matches_the_config_choices():
 def test_default_padding_is_the_training_crops():
     faces = pytest.importorskip("defgan_tf.data.faces", reason="needs OpenCV")
     assert embedder_module.DEFAULT_CROP_PADDING == faces.CROP_PADDING
+
+
+def requires_dlib_models():
+    """Skips unless the `faces` extra's model files are installed (CI installs them)."""
+    if model_folder() is None:
+        pytest.skip("needs the `faces` extra (face-recognition-models)")
+    return model_folder()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from defgan_tf.editing import media
+from defgan_tf.data import media
 
 
 def _gradient(height=20, width=30):
