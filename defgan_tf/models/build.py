@@ -87,8 +87,13 @@ def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]
         raise ConfigError(f"{run_dir} has no checkpoint in {CHECKPOINT_DIR}/ yet.")
     model = build_defgan(config, with_embedder=False)
     weights = checkpoint_objects(model)["model_weights"]
-    tf.train.Checkpoint(model_weights=weights).restore(checkpoint).expect_partial() \
-        .assert_existing_objects_matched()
+    status = tf.train.Checkpoint(model_weights=weights).restore(checkpoint).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as error:
+        raise ConfigError(f"{checkpoint} does not hold the weights of the model its "
+                          f"{CONFIG_FILE} describes (another version or an edited config): "
+                          f"{str(error).splitlines()[0][:200]}") from None
     if use_ema and model.ema_weights:
         model.swap_ema()
     return config, model

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from defgan_tf.config import ConfigError
 from defgan_tf.models.build import CHECKPOINT_DIR
 
 
@@ -49,5 +50,9 @@ class CheckpointKeeper:
         latest = self.manager.latest_checkpoint
         if latest is None:
             return None
-        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except AssertionError as error:
+            raise ConfigError(f"cannot resume from {latest}: it does not match this model "
+                              f"and config ({str(error).splitlines()[0][:200]})") from None
         return latest

@@ -1,6 +1,7 @@
 """The training loop: run directory, resume after kill -9, NaN stop, CLI errors."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +49,15 @@ def test_a_used_run_directory_needs_resume(tiny_run_dir, tiny_config_overrides):
         Trainer(config, tiny_run_dir, progress=False)
     with pytest.raises(ConfigError, match="has no checkpoint to resume from"):
         Trainer(config, tiny_run_dir / "empty", resume=True, progress=False)
+
+
+def test_a_checkpoint_of_another_model_is_a_clear_error(tiny_run_dir, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(tiny_run_dir, other)
+    config_text = (other / "config.yaml").read_text().replace("n_res: 1", "n_res: 2")
+    (other / "config.yaml").write_text(config_text)
+    with pytest.raises(ConfigError, match="does not hold the weights of the model"):
+        load_run(other)
 
 
 def test_non_finite_loss_stops_naming_the_term_and_keeps_no_bad_checkpoint(
