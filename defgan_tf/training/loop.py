@@ -19,7 +19,6 @@ from defgan_tf.data.pipeline import make_dataset_from_config
 from defgan_tf.data.readers import read_dataset
 from defgan_tf.models import DefGAN, build_defgan
 from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
-from defgan_tf.ops.grids import grid_to_flow_px
 from defgan_tf.training.checkpoints import CheckpointKeeper
 from defgan_tf.training.samples import sample_grid
 from defgan_tf.training.schedules import ConstantThenLinearDecay
@@ -272,8 +271,7 @@ class Trainer:
         outputs = {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
         if swap:
             self.model.swap_ema()
-        grid = sample_grid(outputs, images, self.config.deformation.max_offset_px,
-                           grid_to_flow_px)
+        grid = sample_grid(outputs, images, self.config.deformation.max_offset_px)
         with self.writer.as_default(step=step):
             tf.summary.image("samples/input|deformed|mask|color|edited|flow", grid[None])
         path = self.run_dir / "samples" / f"step_{step:06d}.png"
