@@ -11,14 +11,6 @@ from mobile_demo.run_tflite import DemoError, TFLiteEditor, crop_square, paste
 
 
 @pytest.fixture(scope="module")
-def tiny_tflite(tiny_run_dir, tmp_path_factory):
-    """The tiny run as an fp32 .tflite with its sidecar."""
-    from export.tflite import export_run
-
-    return export_run(tiny_run_dir, tmp_path_factory.mktemp("demo") / "tiny.tflite", "fp32")
-
-
-@pytest.fixture(scope="module")
 def face(tiny_data_dir):
     """One 32×32 synthetic face, uint8 RGB."""
     path = sorted((tiny_data_dir / "imgs").glob("*.png"))[0]

@@ -33,17 +33,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def web_tflite(tiny_run_dir, tmp_path_factory):
-    from export.tflite import export_run
-
-    return export_run(tiny_run_dir, tmp_path_factory.mktemp("web") / "tiny.tflite", "fp32")
-
-
-@pytest.fixture(scope="module")
-def server(web_tflite):
+def server(tiny_tflite):
     port = _free_port()
     process = subprocess.Popen(["node", "serve.mjs", "--port", str(port), "--model",
-                                str(web_tflite)], cwd=WEB, stdout=subprocess.PIPE, text=True)
+                                str(tiny_tflite)], cwd=WEB, stdout=subprocess.PIPE, text=True)
     try:
         assert "DefGAN demo on" in process.stdout.readline()
         yield f"http://127.0.0.1:{port}/"
@@ -52,7 +45,7 @@ def server(web_tflite):
         process.wait(timeout=10)
 
 
-def test_page_edits_like_python_litert(server, web_tflite, tiny_data_dir, tmp_path):
+def test_page_edits_like_python_litert(server, tiny_tflite, tiny_data_dir, tmp_path):
     photo = sorted((tiny_data_dir / "imgs").glob("*.png"))[0]
     start = time.monotonic()
     subprocess.run(["node", "test_page.mjs", server, str(photo), str(tmp_path / "page.json"),
@@ -64,7 +57,7 @@ def test_page_edits_like_python_litert(server, web_tflite, tiny_data_dir, tmp_pa
     crop = np.array(page["crop"], np.uint8).reshape(size, size, 4)[..., :3]
     # A 32² photo and a 32² model: the centre crop is the photo itself.
     np.testing.assert_array_equal(crop, cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB))
-    editor = TFLiteEditor(web_tflite, threads=1)
+    editor = TFLiteEditor(tiny_tflite, threads=1)
     np.testing.assert_allclose(page["source"], editor.estimate_aus(crop), atol=1e-5)
     np.testing.assert_allclose(page["target"], editor.expression("happy"), atol=1e-6)
     expected = editor._edit(image=crop[None].astype(np.float32) / 127.5 - 1,
