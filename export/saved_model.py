@@ -148,7 +148,7 @@ def write_saved_model(model: DefGAN, config: Config, out_dir: str | Path, *,
 
     Args:
         model, config: from `load_for_export`.
-        out_dir: the SavedModel directory to write (created; replaced if it exists).
+        out_dir: the SavedModel directory to write (created if missing).
         batch_size, uint8, edit_to: see `build_archive`.
 
     Returns:

@@ -101,7 +101,9 @@ def _converter(saved_model_dir: Path, quantization: str,
         converter.representative_dataset = lambda: _representative_dataset(faces)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
-        # Calibrate here, quantize in `_quantize_networks` (selectively).
+        # Calibrate here, quantize in `_quantize_networks` (selectively): the same two
+        # steps as tf.lite.experimental.QuantizationDebugger with denylisted nodes, which
+        # uses these converter internals too.
         converter._experimental_calibrate_only = True
     return converter
 

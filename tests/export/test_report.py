@@ -25,3 +25,18 @@ def test_mobile_config_fits_the_flop_budget():
     gflops = edit_gflops(build_defgan(mobile, with_embedder=False), 128)
     # Measured 1.162; the budget for a phone is 1.5 per 128² edit.
     assert 1.0 < gflops <= 1.5
+
+
+def test_markdown_table_flags_a_missed_target():
+    from export.report import markdown_table
+
+    row = {"size_mb": 3.5, "psnr_db": 28.04, "psnr_target_db": 30.0, "meets_target": False,
+           "max_abs_error": 0.0671, "latency_ms_1_thread": {"p50": 26.0, "p95": 38.0},
+           "latency_ms_2_thread": {"p50": 30.5, "p95": 33.8}}
+    report = {"run": "runs/m", "config_hash": "abc", "image_size": 128, "edit_gflops": 1.162,
+              "faces": 8, "runs": 30, "variants": {"int8": row}}
+    lines = markdown_table(report).splitlines()
+    assert lines[0] == ("Run `runs/m` (config abc, 128², 1.162 GFLOPs per edit, 8 held-out "
+                        "faces, 30 timed runs).")
+    assert lines[-1] == ("| int8 | 3.500 | 28.0 | ≥ 30 (missed) | 0.067 | 26.00 / 38.00 "
+                         "| 30.50 / 33.80 |")
