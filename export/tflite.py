@@ -120,12 +120,13 @@ def float_glue_nodes(content: bytes) -> list[str]:
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
-    nodes = []
-    for subgraph in model.subgraphs:
-        for op in subgraph.operators:
-            name = subgraph.tensors[op.outputs[0]].name.decode()
-            if not any(scope in name for scope in _NETWORK_SCOPES):
-                nodes.append(name)
+    names = [subgraph.tensors[op.outputs[0]].name.decode()
+             for subgraph in model.subgraphs for op in subgraph.operators]
+    nodes = [name for name in names if not any(scope in name for scope in _NETWORK_SCOPES)]
+    if len(nodes) == len(names):
+        raise ExportError("int8: no op of the converted model lies under the network scopes "
+                          f"{', '.join(_NETWORK_SCOPES)}, so nothing would be quantized; were "
+                          "the layers renamed?")
     return nodes
 
 
