@@ -81,6 +81,7 @@ class DefGAN(keras.Model):
             ema.assign(var)
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in CRITIC_METRICS + self.generator_metric_names()}
+        self.built = True
 
     # ------------------------------------------------------------------ forward
 
