@@ -215,6 +215,8 @@ class Trainer:
         step = int(self.step.numpy())
         if step > start:
             self.keeper.save(step)
+            if self.chief and step % t.sample_every and step != self.total_steps:
+                self.write_samples(step)  # a run stopped early still shows where it got
         self.writer.flush()
         return TrainResult(step, self.total_steps, stopped, logs, rate)
 
