@@ -38,3 +38,14 @@ def test_default_metrics_skip_what_cannot_run():
     assert {"ground_truth", "flow_error", "concentration"} <= set(metrics)
     with pytest.raises(MetricUnavailableError):
         build_metrics(["fid"], MetricOptions())
+
+
+def test_real_format_data_runs_without_ground_truth(tiny_run_dir, tiny_data_dir, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["--run", str(tiny_run_dir), "--data", str(tiny_data_dir), "--format",
+                 "openface", "--out", str(out), "--faces", "3", "--split", "all",
+                 "--expressions", "happy", "--metrics", "concentration"]) == 0
+    results = json.loads((out / "metrics.json").read_text())
+    assert results["edits"] == 3 and results["metrics"] == {}
+    assert results["skipped"] == {"concentration": "needs synthetic data (rendered ground truth)."}
+    assert (out / "differences.png").is_file()
