@@ -93,11 +93,14 @@ def _sample_batch(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         index = read_dataset(config.data, split=split)
     except ConfigError:
         index = read_dataset(config.data, split="train")
-    dataset = make_dataset_from_config(config, split=split, training=False,
-                                       index=index, batch_size=SAMPLE_FACES)
+    # Consecutive files are often one identity (synthetic data: 8–12 expressions each),
+    # so the sample faces are spread over the split.
+    stride = max(1, len(index) // SAMPLE_FACES)
+    dataset = make_dataset_from_config(config, split=split, training=False, index=index,
+                                       batch_size=min(len(index), stride * SAMPLE_FACES))
     batch = next(iter(dataset))
-    faces = batch["image"].numpy()[:SAMPLE_FACES]
-    sources = batch["source_aus"].numpy()[:SAMPLE_FACES]
+    faces = batch["image"].numpy()[::stride][:SAMPLE_FACES]
+    sources = batch["source_aus"].numpy()[::stride][:SAMPLE_FACES]
     targets = np.stack([PRESETS[name] for name in SAMPLE_EXPRESSIONS]).astype(np.float32)
     images = np.repeat(faces, len(targets), axis=0)
     source_aus = np.repeat(sources, len(targets), axis=0)
