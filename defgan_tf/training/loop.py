@@ -95,7 +95,7 @@ def _sample_batch(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         index = read_dataset(config.data, split="train")
     # Consecutive files are often one identity (synthetic data: 8–12 expressions each),
     # so the sample faces are spread over the split.
-    stride = max(1, len(index) // SAMPLE_FACES)
+    stride = max(1, min(16, len(index) // SAMPLE_FACES))
     dataset = make_dataset_from_config(config, split=split, training=False, index=index,
                                        batch_size=min(len(index), stride * SAMPLE_FACES))
     batch = next(iter(dataset))
