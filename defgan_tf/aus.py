@@ -342,13 +342,21 @@ def _bad_values(values: list[str], columns: list[int], suffix: str) -> list[str]
         except ValueError:
             problems.append(f"{code}{suffix}={text!r} is not a number")
             continue
-        if math.isnan(value):
-            problems.append(f"{code}{suffix} is NaN")
-        elif value < 0:
-            problems.append(f"{code}{suffix}={value:g} is negative")
-        elif value > OPENFACE_MAX_INTENSITY:
-            problems.append(f"{code}{suffix}={value:g} is above {OPENFACE_MAX_INTENSITY:g}")
+        problem = intensity_problem(f"{code}{suffix}", value)
+        if problem:
+            problems.append(problem)
     return problems
+
+
+def intensity_problem(label: str, value: float) -> str | None:
+    """Why an OpenFace intensity (0–5) is unusable — NaN, negative, above 5 — or None."""
+    if math.isnan(value):
+        return f"{label} is NaN"
+    if value < 0:
+        return f"{label}={value:g} is negative"
+    if value > OPENFACE_MAX_INTENSITY:
+        return f"{label}={value:g} is above {OPENFACE_MAX_INTENSITY:g}"
+    return None
 
 
 def _number(values: list[str], column: int | None, default: float) -> float:

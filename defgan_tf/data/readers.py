@@ -24,6 +24,7 @@ from defgan_tf.aus import (
     OPENFACE_MAX_INTENSITY,
     OpenFaceFormatError,
     OpenFaceTable,
+    intensity_problem,
     read_openface_csv,
 )
 from defgan_tf.config import ConfigError, DataConfig
@@ -378,15 +379,8 @@ def load_aus_pickle(path: str) -> dict[str, np.ndarray]:
 
 
 def _intensity_problems(values: np.ndarray) -> list[str]:
-    problems = []
-    for code, value in zip(AU_CODES, values):
-        if np.isnan(value):
-            problems.append(f"{code} is NaN")
-        elif value < 0:
-            problems.append(f"{code}={value:g} is negative")
-        elif value > OPENFACE_MAX_INTENSITY:
-            problems.append(f"{code}={value:g} is above {OPENFACE_MAX_INTENSITY:g}")
-    return problems
+    problems = (intensity_problem(code, float(value)) for code, value in zip(AU_CODES, values))
+    return [problem for problem in problems if problem]
 
 
 def read_ganimation(root: str) -> tuple[_Collected, list[str]]:
