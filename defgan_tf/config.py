@@ -178,6 +178,10 @@ class TrainConfig:
     keep_checkpoints: int = _field(3, "Checkpoints kept (oldest deleted).")
     log_every: int = _field(10, "Write scalars every N generator steps.")
     sample_every: int = _field(500, "Write an image grid every N generator steps.")
+    eval_every: int = _field(
+        0, "Synthetic data: every N steps log flow error, edit concentration and pixel error "
+        "against the true edit on 8 held-out identities (TensorBoard eval/); 0 = off."
+    )
 
 
 @dataclass
@@ -430,6 +434,7 @@ def validate(config: Config) -> None:
         _check(value >= 1, f"train.{name} must be ≥ 1. Received: {value}")
     _check(t.max_steps is None or t.max_steps >= 1,
            f"train.max_steps must be ≥ 1 or null. Received: {t.max_steps}")
+    _check(t.eval_every >= 0, f"train.eval_every must be ≥ 0. Received: {t.eval_every}")
     _check(t.max_minutes is None or t.max_minutes > 0,
            f"train.max_minutes must be > 0 or null. Received: {t.max_minutes}")
     _check(config.export.representative_samples >= 1,

@@ -17,6 +17,7 @@ from defgan_tf.aus import PRESETS
 from defgan_tf.config import Config, ConfigError, save_config
 from defgan_tf.data.pipeline import make_dataset_from_config
 from defgan_tf.data.readers import read_dataset
+from defgan_tf.metrics import build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
 from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
 from defgan_tf.training.checkpoints import CheckpointKeeper
@@ -26,6 +27,8 @@ from defgan_tf.training.strategies import is_chief, make_strategy
 
 SAMPLE_EXPRESSIONS = ("happy", "surprise", "sad", "anger")
 SAMPLE_FACES = 4
+EVAL_FACES = 8
+EVAL_METRICS = ("flow_error", "concentration", "ground_truth")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -55,6 +58,18 @@ def prepare_data_dir(config: Config, run_dir: Path) -> Config:
                       seed=config.data.synthetic_seed)
     config.data.path = str(path)
     return config
+
+
+def _flatten(values: dict, prefix: str) -> dict[str, float]:
+    """Nested metric results → {"flow_error.epe": 0.18, ...}, finite numbers only."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name))
+        elif isinstance(value, (int, float)) and math.isfinite(value):
+            flat[name] = float(value)
+    return flat
 
 
 def _trackable(iterator) -> bool:
@@ -247,6 +262,9 @@ class Trainer:
                 metric.reset_state()
         if self.chief and (step % t.sample_every == 0 or step == self.total_steps):
             self.write_samples(step)
+        if (self.chief and t.eval_every and step % t.eval_every == 0
+                and self.config.data.format == "synthetic"):
+            self.write_eval(step)
         if step % t.checkpoint_every == 0 and step < self.total_steps:
             self.keeper.save(step)
 
@@ -266,6 +284,26 @@ class Trainer:
             tf.summary.scalar("lr/generator", float(self.model.g_optimizer.learning_rate))
             tf.summary.scalar("lr/critic", float(self.model.d_optimizer.learning_rate))
             tf.summary.scalar("speed/images_per_second", rate)
+
+    def write_eval(self, step: int) -> dict[str, float]:
+        """Logs the ground-truth metrics of held-out synthetic edits (TensorBoard `eval/`).
+
+        The same registered metrics as `python -m defgan_tf.evaluate` (without the AU
+        regressor, which needs its own training): whether the deformation follows the
+        true motion (flow_error) and where the edit lands (concentration, ground_truth).
+        """
+        def edit(images, source_aus, target_aus):
+            return {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
+
+        edits = synthetic_edit_set(edit, self.config.data.path, self.config.model.image_size,
+                                   PRESETS, faces=EVAL_FACES)
+        scalars = {}
+        for name in EVAL_METRICS:
+            scalars.update(_flatten(build_metric(name)(edits), name))
+        with self.writer.as_default(step=step):
+            for name, value in scalars.items():
+                tf.summary.scalar(f"eval/{name}", value)
+        return scalars
 
     def write_samples(self, step: int) -> Path:
         """Writes the sample grid to TensorBoard and to `samples/step_<step>.png`."""

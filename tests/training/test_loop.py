@@ -43,6 +43,21 @@ def test_run_directory_holds_config_checkpoint_samples_and_logs(tiny_run_dir):
     assert np.abs(head).max() > 0  # the field head starts at exactly zero
 
 
+def test_periodic_evaluation_logs_ground_truth_metrics(tmp_path, tiny_config_overrides):
+    config = load_config(None, [*tiny_config_overrides, "train.max_steps=1",
+                                "train.eval_every=1"])
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    trainer.run()
+    scalars = trainer.write_eval(1)
+    assert {"flow_error.epe_moved", "flow_error.offset_static", "concentration.share",
+            "ground_truth.edited.changed_l1"} <= set(scalars)
+    assert all(np.isfinite(v) for v in scalars.values())
+    events = next((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events))
+            for v in e.summary.value}
+    assert "eval/flow_error.epe_moved" in tags
+
+
 def test_a_used_run_directory_needs_resume(tiny_run_dir, tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "train.max_steps=1"])
     with pytest.raises(ConfigError, match="already holds a run. Pass --resume"):
