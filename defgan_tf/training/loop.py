@@ -16,7 +16,7 @@ from tqdm import tqdm
 from defgan_tf.aus import PRESETS
 from defgan_tf.config import Config, ConfigError, save_config
 from defgan_tf.data.pipeline import make_dataset_from_config
-from defgan_tf.data.readers import read_dataset
+from defgan_tf.data.readers import DatasetIndex, available_splits, read_dataset
 from defgan_tf.metrics import build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
 from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
@@ -101,13 +101,18 @@ def _optimizers(config: Config, total_steps: int) -> tuple[keras.optimizers.Opti
     return adam(o.critic_lr, t.n_critic), adam(o.generator_lr, 1)
 
 
-def _sample_batch(config: Config) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fixed validation faces × fixed target expressions for the sample grids."""
-    split = "test"
-    try:
-        index = read_dataset(config.data, split=split)
-    except ConfigError:
-        index = read_dataset(config.data, split="train")
+def _sample_batch(config: Config, train_index: DatasetIndex
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed validation faces × fixed target expressions for the sample grids.
+
+    Held-out faces where the dataset has a test split; otherwise (no split files, or an
+    empty test split) the training faces already read, rather than a second read.
+    """
+    split, index = "train", train_index
+    if "test" in available_splits(config.data.path, config.data.format):
+        test_index = read_dataset(config.data, split="test")
+        if len(test_index):
+            split, index = "test", test_index
     # Consecutive files are often one identity (synthetic data: 8–12 expressions each),
     # so the sample faces are spread over the split.
     stride = max(1, min(16, len(index) // SAMPLE_FACES))
@@ -177,7 +182,7 @@ class Trainer:
         if self.chief:
             save_config(config, self.run_dir / CONFIG_FILE)
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
-        self.samples = _sample_batch(config) if self.chief else None
+        self.samples = _sample_batch(config, self.index) if self.chief else None
         self._train_function = self._make_train_function()
 
     def _check_run_dir(self, resume: bool) -> None:
