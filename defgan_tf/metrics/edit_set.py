@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from defgan_tf.aus import AU_CODES
+from defgan_tf.editing.backends import images_to_model
 
 CHANGED_AU_THRESHOLD = 0.1
 """An AU 'changes' in an edit when |target − source| exceeds this (intensity in [0, 1])."""
@@ -215,9 +216,6 @@ def dataset_edit_set(edit: EditFn | None, index, image_size: int,
                    **_edit_outputs(edit, inputs, sources, targets, batch_size))
 
 
-def _to_unit(image: np.ndarray) -> np.ndarray:
-    return image.astype(np.float32) / 127.5 - 1.0
-
 
 def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: int,
                        presets: dict[str, np.ndarray], faces: int = 50, split: str = "test",
@@ -261,9 +259,9 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
         source = render(identity, row.aus, image_size)
         for target_aus in targets[i * per_face:(i + 1) * per_face]:
             truth = render(identity, target_aus, image_size)
-            inputs.append(_to_unit(source.image))
+            inputs.append(images_to_model(source.image))
             sources.append(row.aus)
-            truths.append(_to_unit(truth.image))
+            truths.append(images_to_model(truth.image))
             flows.append(true_edit_flow(identity, row.aus, target_aus, image_size))
             regions.append(truth.regions)
     inputs_array, sources_array = np.stack(inputs), np.stack(sources)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from defgan_tf.editing.backends import images_from_model
 from defgan_tf.editing.visualize import flow_to_rgb
 
 
@@ -12,7 +13,7 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     image = np.asarray(image, np.float32)
     if image.shape[-1] == 1:
         return np.repeat(np.clip(image * 255, 0, 255), 3, axis=-1).astype(np.uint8)
-    return np.clip((image + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return images_from_model(image)
 
 
 def sample_grid(outputs: dict[str, np.ndarray], images: np.ndarray,
