@@ -161,6 +161,12 @@ class TrainConfig:
     batch_size: int = _field(25, "Global batch size (paper: 25).")
     epochs: int = _field(40, "Epochs of generator steps over the data (paper: 40).")
     n_critic: int = _field(10, "Critic steps per generator step (paper: 10).")
+    critic_warmup: int = _field(
+        0, "Critic updates of AU regression alone, on real faces, before adversarial training "
+        "starts (0 = none, the paper). Short runs need it: the generator's AU loss only "
+        "falls once the critic's AU head reads expressions (shared/notes/"
+        "quickstart_feasibility.md)."
+    )
     max_steps: int | None = _field(None, "Stop after this many generator steps (smoke tests).")
     max_minutes: float | None = _field(
         None, "Stop (with a checkpoint) once training has run this long; None = no limit."
@@ -434,6 +440,8 @@ def validate(config: Config) -> None:
         _check(value >= 1, f"train.{name} must be ≥ 1. Received: {value}")
     _check(t.max_steps is None or t.max_steps >= 1,
            f"train.max_steps must be ≥ 1 or null. Received: {t.max_steps}")
+    _check(t.critic_warmup >= 0,
+           f"train.critic_warmup must be ≥ 0. Received: {t.critic_warmup}")
     _check(t.eval_every >= 0, f"train.eval_every must be ≥ 0. Received: {t.eval_every}")
     _check(t.max_minutes is None or t.max_minutes > 0,
            f"train.max_minutes must be > 0 or null. Received: {t.max_minutes}")

@@ -49,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = (f"step {result.step}/{result.total_steps}, "
                f"{result.images_per_second:.1f} images/s; run directory: {args.out}")
     if result.stopped_early:
-        print(f"stopped early ({result.stopped_early}) at {summary}. "
-              f"Continue with --resume.", file=sys.stderr)
+        resume = ("Continue with --resume." if result.step else
+                  "Nothing was saved yet: start it again without --resume.")
+        print(f"stopped early ({result.stopped_early}) at {summary}. {resume}",
+              file=sys.stderr)
         return 130 if "interrupted" in result.stopped_early else 0
     print(f"done: {summary}")
     return 0

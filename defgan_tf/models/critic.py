@@ -53,6 +53,11 @@ class Critic(keras.Model):
         aus = keras.ops.reshape(self.au_head(x), (-1, NUM_AUS))
         return scores, aus
 
+    @property
+    def regression_variables(self) -> list:
+        """The variables the AU estimate depends on: the trunk and the AU head."""
+        return [v for layer in (*self.convs, self.au_head) for v in layer.trainable_variables]
+
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "width": self.width,
                 "n_down": self.n_down, "init_std": self.init_std}

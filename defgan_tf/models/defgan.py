@@ -208,6 +208,28 @@ class DefGAN(keras.Model):
     def _single_device(self) -> bool:
         return not tf.distribute.has_strategy()
 
+    def warmup_step(self, data, optimizer: keras.optimizers.Optimizer) -> tf.Tensor:
+        """`n_critic` critic updates of the AU regression alone (`train.critic_warmup`).
+
+        No adversarial term: against an untrained generator it would only teach the
+        critic to spot noise. Returns the batches' mean AU error (before each update).
+
+        Args:
+            data: as for `train_step`; only `image` and `source_aus` are used.
+            optimizer: updates `critic.regression_variables`; not the critic's own
+                optimizer, so the adversarial schedule starts untouched.
+        """
+        errors = []
+        for i in range(self.n_critic):
+            variables = self.critic.regression_variables
+            with tf.GradientTape() as tape:
+                _, real_aus = self.critic(data["image"][i], training=True)
+                error = losses.au_regression(real_aus, data["source_aus"][i])
+                scaled = optimizer.scale_loss(error * self._replica_scale())
+            optimizer.apply(tape.gradient(scaled, variables), variables)
+            errors.append(error)
+        return tf.add_n(errors) / len(errors)
+
     def _critic_step(self, image, source_aus, target_aus) -> None:
         compute = (self._critic_gradients_traced if self._single_device()
                    else self._critic_gradients)

@@ -86,19 +86,24 @@ def _checkpointed_step(checkpoint: str) -> int:
     return int(tf.train.load_checkpoint(checkpoint).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
+def _adam(config: Config, learning_rate) -> keras.optimizers.Optimizer:
+    """Adam with the configured betas, loss-scaled under mixed_float16."""
+    o = config.optimizer
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
+    if config.train.mixed_precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def _optimizers(config: Config, total_steps: int) -> tuple[keras.optimizers.Optimizer, ...]:
     o, t = config.optimizer, config.train
     decay_steps = round(total_steps * o.decay_epochs / t.epochs)
 
-    def adam(lr: float, steps_per_step: int) -> keras.optimizers.Optimizer:
-        schedule = ConstantThenLinearDecay(lr, total_steps * steps_per_step,
-                                           decay_steps * steps_per_step)
-        optimizer = keras.optimizers.Adam(schedule, beta_1=o.beta_1, beta_2=o.beta_2)
-        if t.mixed_precision == "mixed_float16":
-            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        return optimizer
+    def scheduled(lr: float, steps_per_step: int) -> keras.optimizers.Optimizer:
+        return _adam(config, ConstantThenLinearDecay(lr, total_steps * steps_per_step,
+                                                     decay_steps * steps_per_step))
 
-    return adam(o.critic_lr, t.n_critic), adam(o.generator_lr, 1)
+    return scheduled(o.critic_lr, t.n_critic), scheduled(o.generator_lr, 1)
 
 
 def _sample_batch(config: Config, train_index: DatasetIndex
@@ -214,11 +219,13 @@ class Trainer:
         """Trains until the step budget, a time limit, Ctrl-C or a non-finite loss."""
         t = self.config.train
         start = int(self.step.numpy())
-        bar = tqdm(total=self.total_steps, initial=start, disable=not (self.progress
-                   and self.chief), unit="step", dynamic_ncols=True)
         images_per_step = t.batch_size * t.n_critic
-        started, logs, stopped, rate = time.monotonic(), {}, None, 0.0
+        started, logs, stopped, rate, bar = time.monotonic(), {}, None, 0.0, None
         try:
+            if start == 0 and t.critic_warmup:
+                self.warm_up_critic()
+            bar = tqdm(total=self.total_steps, initial=start, disable=not (self.progress
+                       and self.chief), unit="step", dynamic_ncols=True)
             while int(self.step.numpy()) < self.total_steps:
                 tic = time.monotonic()
                 self._train_function(self.iterator)
@@ -234,7 +241,8 @@ class Trainer:
         except KeyboardInterrupt:
             stopped = "interrupted (Ctrl-C)"
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
         step = int(self.step.numpy())
         if step > start:
             self.keeper.save(step)
@@ -242,6 +250,46 @@ class Trainer:
                 self.write_samples(step)  # a run stopped early still shows where it got
         self.writer.flush()
         return TrainResult(step, self.total_steps, stopped, logs, rate)
+
+    def warm_up_critic(self) -> tuple[float, float]:
+        """`train.critic_warmup` updates of the critic's AU head on real faces.
+
+        Runs once, before the first step of a fresh run (a run killed during warm-up has
+        no checkpoint and starts over). It reads its own pass over the training data, so
+        the checkpointed data position of the main iterator is unaffected.
+
+        Returns:
+            The mean AU error (MSE) of the first and of the last ten warm-up calls.
+        """
+        t = self.config.train
+        calls = math.ceil(t.critic_warmup / t.n_critic)
+        with self.strategy.scope():
+            optimizer = _adam(self.config, self.config.optimizer.critic_lr)
+            optimizer.build(self.model.critic.regression_variables)
+        model, strategy = self.model, self.strategy
+
+        @tf.function
+        def warmup_function(iterator):
+            error = strategy.run(model.warmup_step, args=(next(iterator), optimizer))
+            return strategy.reduce(tf.distribute.ReduceOp.MEAN, error, axis=None)
+
+        iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        errors = []
+        with tqdm(total=calls * t.n_critic, unit="update", desc="critic warm-up",
+                  disable=not (self.progress and self.chief), dynamic_ncols=True) as bar:
+            for _ in range(calls):
+                errors.append(float(warmup_function(iterator)))
+                bar.update(t.n_critic)
+                bar.set_postfix(d_au=f"{errors[-1]:.4f}", refresh=False)
+        if not all(math.isfinite(e) for e in errors):
+            raise NonFiniteLossError(f"non-finite AU error during the critic warm-up: "
+                                     f"{errors[-1]}. Lower optimizer.critic_lr.")
+        first, last = float(np.mean(errors[:10])), float(np.mean(errors[-10:]))
+        if self.chief:
+            with self.writer.as_default(step=0):
+                tf.summary.scalar("warmup/d_au_first", first)
+                tf.summary.scalar("warmup/d_au_last", last)
+        return first, last
 
     def _check_finite(self, step: int) -> dict[str, float]:
         logs = {m.name: float(m.result()) for m in self.model.metrics}

@@ -123,6 +123,22 @@ def fit_steps(model, steps=1):
     return logs
 
 
+def test_critic_warmup_fits_aus_and_moves_only_the_regression_variables():
+    model = tiny_model()
+    image, source, _ = batch(n=2)
+    data = {"image": np.stack([image, image]), "source_aus": np.stack([source, source])}
+    frozen = [*model.critic.score_head.trainable_variables, *model.generator_variables()]
+    before = [v.numpy().copy() for v in frozen]
+    step = tf.function(model.warmup_step)
+    optimizer = keras.optimizers.Adam(1e-3)
+    errors = [float(step(data, optimizer)) for _ in range(40)]
+    assert errors[-1] < 0.2 * errors[0]  # two faces: memorised quickly
+    assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, frozen))
+    assert {v.path for v in model.critic.regression_variables} == (
+        {v.path for v in model.critic.trainable_variables}
+        - {v.path for v in model.critic.score_head.trainable_variables})
+
+
 def test_ema_weights_trail_the_generator_and_swap_back():
     model = tiny_model("model.ema_decay=0.5")
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3),

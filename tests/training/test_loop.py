@@ -58,6 +58,24 @@ def test_periodic_evaluation_logs_ground_truth_metrics(tmp_path, tiny_config_ove
     assert "eval/flow_error.epe_moved" in tags
 
 
+def test_critic_warmup_runs_before_the_first_step_and_is_logged(tmp_path,
+                                                                  tiny_config_overrides):
+    config = load_config(None, [*tiny_config_overrides, "train.max_steps=1",
+                                "train.critic_warmup=5"])
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    calls = []
+    warm_up = trainer.warm_up_critic
+    trainer.warm_up_critic = lambda: calls.append(int(trainer.step.numpy())) or warm_up()
+    result = trainer.run()
+    assert calls == [0] and result.step == 1
+    events = next((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
+    warmup = {v.tag: float(tf.make_ndarray(v.tensor))
+              for e in tf.compat.v1.train.summary_iterator(str(events))
+              for v in e.summary.value if v.tag.startswith("warmup/")}
+    assert set(warmup) == {"warmup/d_au_first", "warmup/d_au_last"}
+    assert all(np.isfinite(list(warmup.values())))
+
+
 def test_a_used_run_directory_needs_resume(tiny_run_dir, tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "train.max_steps=1"])
     with pytest.raises(ConfigError, match="already holds a run. Pass --resume"):
