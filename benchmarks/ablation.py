@@ -3,12 +3,13 @@
     python benchmarks/ablation.py --au-regressor au_regressor_64.keras          # everything
     python benchmarks/ablation.py --variants defgan texture_only --seeds 0 1 --no-train
 
-Each variant is `configs/ablation/base.yaml` plus the settings in
-`configs/ablation/<variant>.yaml`, trained into `runs/ablation/<variant>-s<seed>` with
-`python -m defgan_tf.train` (resumed from its newest checkpoint when there is one, so
-the budget can be spread over sessions), then measured with `python -m
-defgan_tf.evaluate` on the test identities. Training seconds and steps per session
-are appended to `ablation_timing.json` in each run directory, for the speed column.
+Each variant is `configs/quickstart.yaml` with the budget of `configs/ablation/base.yaml`
+and the settings of `configs/ablation/<variant>.yaml`, trained into
+`runs/ablation/<variant>-s<seed>` with `python -m defgan_tf.train` (resumed from its
+newest checkpoint when there is one, so the budget can be spread over sessions), then
+measured with `python -m defgan_tf.evaluate` on the test identities. Training seconds
+and steps per session are appended to `ablation_timing.json` in each run directory,
+for the speed column.
 Prints the markdown table (mean ± half-range over seeds) that docs/results.md holds.
 """
 
@@ -25,7 +26,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "ablation"
-VARIANTS = ("defgan", "texture_only", "no_identity", "no_composition", "integral")
+QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+VARIANTS = ("defgan", "texture_only", "identity", "no_composition", "integral")
 # (column title, metric, path inside the metric's "model" result)
 COLUMNS = (
     ("AU error ↓", "au_error", ("mae",)),
@@ -38,12 +40,11 @@ COLUMNS = (
 )
 
 
-def overrides(variant: str) -> list[str]:
-    """`section.key=value` strings from configs/ablation/<variant>.yaml."""
-    path = CONFIGS / f"{variant}.yaml"
-    settings = yaml.safe_load(path.read_text()) or {}
-    return [f"{section}.{key}={value}" for section, values in settings.items()
-            for key, value in values.items()]
+def overrides(name: str) -> list[str]:
+    """`section.key=value` strings from configs/ablation/<name>.yaml (YAML values)."""
+    settings = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text()) or {}
+    return [f"{section}.{key}={'null' if value is None else value}"
+            for section, values in settings.items() for key, value in values.items()]
 
 
 def _step(run_dir: Path) -> int:
@@ -55,9 +56,9 @@ def _step(run_dir: Path) -> int:
 def train(variant: str, seed: int, run_dir: Path) -> None:
     """One training session (resumed when the run has a checkpoint); logs its timing."""
     before = _step(run_dir)
-    command = [sys.executable, "-m", "defgan_tf.train", "--config",
-               str(CONFIGS / "base.yaml"), "--out", str(run_dir), "--no-progress",
-               *(f"--set={o}" for o in [*overrides(variant), f"train.seed={seed}"])]
+    settings = [*overrides("base"), *overrides(variant), f"train.seed={seed}"]
+    command = [sys.executable, "-m", "defgan_tf.train", "--config", str(QUICKSTART),
+               "--out", str(run_dir), "--no-progress", *(f"--set={o}" for o in settings)]
     if before:
         command.append("--resume")
     start = time.perf_counter()
@@ -97,7 +98,7 @@ def _cell(values: list) -> str:
         return "–"
     mean = sum(values) / len(values)
     spread = (max(values) - min(values)) / 2
-    return f"{mean:.4g}" + (f" ± {spread:.2g}" if len(values) > 1 else "")
+    return f"{mean:.4g}" + (f" ± {spread:.2g}" if spread else "")
 
 
 def _seconds_per_step(run_dir: Path) -> float | None:
