@@ -148,6 +148,11 @@ class DataConfig:
     synthetic_count: int = _field(4000, "synthetic: faces to render for training.")
     synthetic_seed: int = _field(0, "synthetic: seed of the rendered dataset.")
     flip: bool = _field(True, "Random horizontal flip (AU labels are symmetric).")
+    jitter_px: int = _field(
+        0, "Shift training faces by up to this many pixels (mirrored edges). With aligned "
+        "faces at one position the critic reads expressions from absolute position, and "
+        "a generator then learns a global shift to fool it; 0 = off (the paper)."
+    )
     target_noise: float = _field(0.1, "U(−n, n) noise added to sampled target AUs (GANimation).")
     shuffle_buffer: int = _field(2048, "tf.data shuffle buffer size.")
     min_confidence: float = _field(0.0, "Skip OpenFace rows whose confidence is below this.")
@@ -431,6 +436,8 @@ def validate(config: Config) -> None:
            f"data.path is required for data.format={data.format}.")
     _check(data.synthetic_count >= 1, f"data.synthetic_count must be ≥ 1. "
            f"Received: {data.synthetic_count}")
+    _check(0 <= data.jitter_px < config.model.image_size // 4,
+           f"data.jitter_px must be in [0, image_size / 4). Received: {data.jitter_px}")
     _check(data.target_noise >= 0, f"data.target_noise must be ≥ 0. Received: {data.target_noise}")
     _check(data.shuffle_buffer >= 1, f"data.shuffle_buffer must be ≥ 1. "
            f"Received: {data.shuffle_buffer}")

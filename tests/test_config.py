@@ -97,6 +97,8 @@ def test_choice_error_suggests_closest():
     ("optimizer.decay_epochs=50", "optimizer.decay_epochs must be in [0, train.epochs=40]"),
     ("data.format=openface", "data.path is required for data.format=openface"),
     ("model.ema_decay=1.0", "model.ema_decay must be in [0, 1). Received: 1.0"),
+    ("data.jitter_px=32", "data.jitter_px must be in [0, image_size / 4). Received: 32"),
+    ("train.critic_warmup=-1", "train.critic_warmup must be ≥ 0. Received: -1"),
 ])
 def test_out_of_range_values_are_errors(override, message):
     with pytest.raises(ConfigError) as error:

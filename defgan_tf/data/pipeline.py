@@ -2,9 +2,10 @@
 
 Order of work (DESIGN.md §4): shard (one shard per input pipeline under tf.distribute)
 → shuffle → repeat → read + decode + centre-crop + resize + scale → random horizontal
-flip → batch → target AUs = the AUs of a random permutation of the batch + U(−n, n),
-clipped to [0, 1] → prefetch. Every random draw is a stateless op keyed on
-(seed, input pipeline, element or batch number), so a seed fixes the whole stream.
+flip → random translation (`jitter`) → batch → target AUs = the AUs of a random
+permutation of the batch + U(−n, n), clipped to [0, 1] → prefetch. Every random draw is
+a stateless op keyed on (seed, input pipeline, element or batch number), so a seed
+fixes the whole stream.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from defgan_tf.data.images import decode_image
 from defgan_tf.data.readers import DatasetError, DatasetIndex, read_dataset
 from defgan_tf.data.tfrecord import parse_example
 
-_FLIP_STREAM, _TARGET_STREAM = 1, 2
+_FLIP_STREAM, _TARGET_STREAM, _JITTER_STREAM = 1, 2, 3
 
 
 def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -41,12 +42,21 @@ def _key(seed: int, stream: int, pipeline: int, counter: tf.Tensor) -> tf.Tensor
     return tf.random.experimental.stateless_fold_in(base, tf.cast(counter, tf.int64))
 
 
-def _face_fn(image_size: int, flip: bool, seed: int, pipeline: int):
+def _translate(image: tf.Tensor, jitter: int, key: tf.Tensor) -> tf.Tensor:
+    """Shifts the face by up to `jitter` pixels each way; edges are mirrored in."""
+    size = image.shape[0]
+    padded = tf.pad(image, [[jitter, jitter], [jitter, jitter], [0, 0]], mode="REFLECT")
+    return tf.image.stateless_random_crop(padded, [size, size, 3], key)
+
+
+def _face_fn(image_size: int, flip: bool, jitter: int, seed: int, pipeline: int):
     def face(number: tf.Tensor, encoded: tf.Tensor, aus: tf.Tensor) -> dict[str, tf.Tensor]:
         image = _resize(decode_image(encoded), image_size)
         if flip:
             coin = tf.random.stateless_uniform([], _key(seed, _FLIP_STREAM, pipeline, number))
             image = tf.cond(coin < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
+        if jitter:
+            image = _translate(image, jitter, _key(seed, _JITTER_STREAM, pipeline, number))
         return {"image": image * 2.0 - 1.0, "source_aus": tf.cast(aus, tf.float32)}
 
     return face
@@ -114,6 +124,7 @@ def make_dataset(
     *,
     training: bool = True,
     flip: bool = True,
+    jitter: int = 0,
     target_noise: float = 0.1,
     shuffle_buffer: int = 2048,
     seed: int = 0,
@@ -131,10 +142,12 @@ def make_dataset(
             `input_context.get_per_replica_batch_size(batch_size)`.
         training: shuffle, flip (if `flip`) and drop the last partial batch.
         flip: random horizontal flip with p = 0.5 while training (AUs unchanged).
+        jitter: while training, shift each face by a random whole number of pixels in
+            [−jitter, jitter] along each axis (AUs unchanged).
         target_noise: half-width of the U(−n, n) noise on sampled target AUs.
         shuffle_buffer: record shuffle buffer for TFRecords (image folders shuffle their
             whole path list, which costs only the strings).
-        seed: fixes shuffling, flips and target sampling.
+        seed: fixes shuffling, flips, shifts and target sampling.
         input_context: from `strategy.distribute_datasets_from_function`; this pipeline
             reads shard `input_pipeline_id` of `num_input_pipelines`.
         repeat: repeat forever (training); False gives one pass.
@@ -170,7 +183,7 @@ def make_dataset(
         elements, read = _index_elements(index, pipelines, pipeline, training, seed)
     if repeat:
         elements = elements.repeat()
-    face = _face_fn(image_size, flip and training, seed, pipeline)
+    face = _face_fn(image_size, flip and training, jitter if training else 0, seed, pipeline)
     faces = elements.map(read, num_parallel_calls=tf.data.AUTOTUNE).enumerate().map(
         lambda number, item: face(number, *item), num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
@@ -218,6 +231,7 @@ def make_dataset_from_config(
         batch_size or config.train.batch_size,
         training=training,
         flip=data.flip,
+        jitter=data.jitter_px,
         target_noise=data.target_noise,
         shuffle_buffer=data.shuffle_buffer,
         seed=config.train.seed,

@@ -65,6 +65,27 @@ def test_images_and_aus_stay_paired_and_flip_mirrors_about_half(face_folder, ind
                                        atol=1e-5)
 
 
+def test_jitter_shifts_each_face_by_at_most_n_pixels_and_only_while_training(
+        face_folder, index):
+    originals = face_folder.images.astype(np.float32) / 255 * 2 - 1
+    by_aus = {tuple(np.round(a, 4)): i for i, a in enumerate(face_folder.aus)}
+    shifts = set()
+    for batch in _batches(make_dataset(index, 16, 6, seed=3, flip=False, jitter=2), 5):
+        for image, aus in zip(batch["image"], batch["source_aus"]):
+            original = originals[by_aus[tuple(np.round(aus, 4))]]
+            # Away from the mirrored edges the face is the original, rolled.
+            matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                       if np.allclose(np.roll(original, (dy, dx), (0, 1))[2:-2, 2:-2],
+                                      image[2:-2, 2:-2], atol=1e-5)]
+            assert len(matches) == 1
+            shifts.add(matches[0])
+    assert len(shifts) >= 10  # of the 25 possible
+    evaluation = make_dataset(index, 16, 6, training=False, repeat=False, jitter=2)
+    plain = make_dataset(index, 16, 6, training=False, repeat=False)
+    for a, b in zip(_batches(evaluation, 3), _batches(plain, 3)):
+        np.testing.assert_array_equal(a["image"], b["image"])
+
+
 def test_targets_are_a_permutation_of_the_batch_plus_bounded_noise(index):
     fixed_points, deltas = 0, []
     for batch in _batches(make_dataset(index, 16, 6, target_noise=0.1, seed=1), 30):
