@@ -102,6 +102,7 @@ def write_figures(edits: EditSet, edit, results: dict[str, Any], out: Path
                   ) -> dict[str, str]:
     """Draws the figures into `out`; returns {name: file name} for report.md."""
     made = {"sample grid": figures.sample_grid(edits, out / "samples.png"),
+            "stages": figures.stages(edit, edits, out / "stages.png"),
             "AU sweep": figures.au_sweep(edit, edits.inputs[0], edits.source_aus[0],
                                          out / "au_sweep.png"),
             "difference heatmaps": figures.difference_heatmaps(edits, out / "differences.png")}

@@ -23,7 +23,7 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     assert results["metrics"]["concentration"]["no_edit"]["share"] is None  # no change at all
     report = (out / "report.md").read_text()
     assert "| flow_error.epe_moved |" in report and "![sample grid](samples.png)" in report
-    for name in ("samples.png", "au_sweep.png", "differences.png"):
+    for name in ("samples.png", "stages.png", "au_sweep.png", "differences.png"):
         assert (out / name).stat().st_size > 1000
 
 

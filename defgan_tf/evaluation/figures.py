@@ -1,7 +1,7 @@
 """The evaluation's figures (matplotlib): sample grid, AU sweep, difference heatmaps, bars.
 
 Each function writes one PNG and returns its path; none of them touches a model except
-`au_sweep`, which edits one face through an `edit` callable.
+`au_sweep` and `stages`, which edit a few faces through an `edit` callable.
 """
 
 from __future__ import annotations
@@ -60,6 +60,34 @@ def sample_grid(edits: EditSet, path: Path, faces: int = 4) -> Path:
             axes[row + 1, 0].axis("off")
             for j, name in enumerate(names):
                 _show(axes[row + 1, j + 1], edits.targets[start + j], f"{name} (truth)")
+    return _save(figure, path)
+
+
+def stages(edit: EditFn, edits: EditSet, path: Path, faces: int = 6) -> Path:
+    """Input | deformed | mask | edited (| ground truth) for one edit of each of `faces` faces.
+
+    Shows what each stage contributes: the warp's motion, where the texture branch
+    paints (mask, black = painted), and the result against the true render.
+    """
+    names = list(dict.fromkeys(edits.expressions))
+    picks = [start + (f % max(1, len(names) - 1)) + (len(names) > 1)
+             for f, start in enumerate(_face_starts(edits, faces))]
+    out = edit(edits.inputs[picks], edits.source_aus[picks], edits.target_aus[picks])
+    edited = np.asarray(out["edited"])
+    columns = [("input", edits.inputs[picks]),
+               ("deformed", np.asarray(out.get("deformed", edited))),
+               ("mask", np.asarray(out["mask"]) * 2 - 1 if "mask" in out else None),
+               ("edited", edited),
+               ("ground truth", None if edits.targets is None else edits.targets[picks])]
+    columns = [(title, images) for title, images in columns if images is not None]
+    figure, axes = plt.subplots(len(picks), len(columns), squeeze=False,
+                                figsize=(1.3 * len(columns), 1.35 * len(picks)))
+    for row, index in enumerate(picks):
+        for column, (title, images) in enumerate(columns):
+            image = images[row]
+            image = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image
+            label = f"{title}: {edits.expressions[index]}" if title == "edited" else title
+            _show(axes[row, column], image, label)
     return _save(figure, path)
 
 
