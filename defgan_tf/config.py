@@ -100,10 +100,6 @@ class LossConfig:
     lambda_comp: float = _field(1.0, "Grid composition loss weight (paper eq. 13; guessed).")
     lambda_tv: float = _field(1.0, "Grid total-variation weight (mean form; our choice).")
     lambda_def: float = _field(0.1, "Grid magnitude ‖W − Id‖² weight (paper eq. 14; guessed).")
-    lambda_null: float = _field(
-        0.0, "Null-edit weight: editing a face toward its own AUs must not move it, mean "
-        "|W(I, s, s) − Id| (not in the paper; StarGAN's identity-mapping idea; 0 = off)."
-    )
     lambda_mask: float = _field(0.1, "Mask regulariser weight (GANimation: 0.1).")
     lambda_mtv: float = _field(1e-5, "Mask total variation weight, sum form (GANimation: 1e-5).")
     mask_pull: str = _field(

@@ -201,21 +201,6 @@ def grid_magnitude(grid: tf.Tensor) -> tf.Tensor:
     return _mean(tf.square(_displacement(grid)))
 
 
-def null_edit_loss(grid: tf.Tensor) -> tf.Tensor:
-    """mean |W − Id| of the grid for an edit toward the source's own AUs (`lambda_null`).
-
-    An L1 form, unlike `grid_magnitude`: motion that no AU change asks for should be
-    exactly zero, and the squared form's gradient vanishes at sub-pixel offsets.
-
-    Args:
-        grid: (B, H, W, 2) normalized (x, y) grid of W(I, s, s).
-
-    Returns:
-        Scalar, in normalized grid units.
-    """
-    return _mean(tf.abs(_displacement(grid)))
-
-
 def mask_loss(mask: tf.Tensor, pull: str = "keep") -> tf.Tensor:
     """The attention-mask regulariser (paper eq. 15, GANimation's form; DESIGN.md §3).
 

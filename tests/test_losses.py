@@ -133,12 +133,6 @@ def test_grid_magnitude_is_mean_squared_displacement():
     assert _value(losses.grid_magnitude(grid)) == pytest.approx(0.01 / 2, rel=1e-5)
 
 
-def test_null_edit_loss_is_mean_absolute_displacement_zero_at_identity():
-    assert _value(losses.null_edit_loss(identity_grid(2, 3, 4))) == 0.0
-    grid = identity_grid(1, 3, 4) + tf.constant([0.1, -0.3])
-    assert _value(losses.null_edit_loss(grid)) == pytest.approx(0.4 / 2, rel=1e-5)
-
-
 def test_mask_loss_pulls_both_ways():
     mask = tf.fill((2, 3, 3, 1), 0.9)
     assert _value(losses.mask_loss(mask)) == pytest.approx(0.1)

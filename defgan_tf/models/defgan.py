@@ -21,7 +21,7 @@ MODES = ("defgan", "texture_only", "deformation_only")
 # *_grad_norm is each replica's gradient norm of its own share of the batch, averaged.
 CRITIC_METRICS = ("d_loss", "d_wasserstein", "d_gp", "d_au", "d_grad_norm")
 GENERATOR_METRICS = ("g_loss", "g_adv", "g_exp", "g_cyc", "g_id", "g_comp", "g_tv", "g_def",
-                     "g_null", "g_mask", "g_mask_tv", "g_grad_norm")
+                     "g_mask", "g_mask_tv", "g_grad_norm")
 
 
 class DefGAN(keras.Model):
@@ -164,9 +164,7 @@ class DefGAN(keras.Model):
         """The generator terms this mode computes (see `generator_losses`)."""
         skip = set()
         if self.deformation_generator is None:
-            skip |= {"g_comp", "g_tv", "g_def", "g_id", "g_null"}
-        if not self._weight("lambda_null"):
-            skip.add("g_null")
+            skip |= {"g_comp", "g_tv", "g_def", "g_id"}
         if self.embedder is None:
             skip.add("g_id")
         if self.texture_generator is None:
@@ -274,11 +272,6 @@ class DefGAN(keras.Model):
             terms["g_comp"] = losses.composition_loss(out["grid"], back["grid"])
             terms["g_tv"] = losses.grid_tv(out["grid"])
             terms["g_def"] = losses.grid_magnitude(out["grid"])
-            if self._weight("lambda_null"):
-                still = self.deformation_generator(image, source_aus, source_aus,
-                                                   training=True)
-                terms["g_null"] = losses.null_edit_loss(
-                    self.make_grid(tf.cast(still, tf.float32)))
             if self.embedder is not None:
                 terms["g_id"] = losses.identity_loss(
                     self.embedder.embed(out["deformed"]), self.embedder.embed(image))
@@ -292,8 +285,7 @@ class DefGAN(keras.Model):
         weights = {"g_adv": 1.0, "g_exp": self._weight("lambda_exp"),
                    "g_cyc": self._weight("lambda_cyc"), "g_id": self._weight("lambda_id"),
                    "g_comp": self._weight("lambda_comp"), "g_tv": self._weight("lambda_tv"),
-                   "g_def": self._weight("lambda_def"), "g_null": self._weight("lambda_null"),
-                   "g_mask": self._weight("lambda_mask"),
+                   "g_def": self._weight("lambda_def"), "g_mask": self._weight("lambda_mask"),
                    "g_mask_tv": self._weight("lambda_mtv")}
         terms["g_loss"] = tf.add_n([weights[name] * value for name, value in terms.items()])
         return terms

@@ -327,7 +327,6 @@ class Trainer:
         weights = self.model.loss_weights
         term_weight = {"g_exp": "lambda_exp", "g_cyc": "lambda_cyc", "g_id": "lambda_id",
                        "g_comp": "lambda_comp", "g_tv": "lambda_tv", "g_def": "lambda_def",
-                       "g_null": "lambda_null",
                        "g_mask": "lambda_mask", "g_mask_tv": "lambda_mtv", "d_gp": "lambda_gp",
                        "d_au": "lambda_au"}
         with self.writer.as_default(step=step):
