@@ -37,6 +37,8 @@ COLUMNS = (
     ("drift L1 ↓", "ground_truth", ("edited", "unchanged_l1")),
     ("PSNR ↑", "ground_truth", ("edited", "psnr")),
     ("EPE moved (px) ↓", "flow_error", ("epe_moved",)),
+    ("offset moved (px)", "flow_error", ("offset_moved",)),
+    ("offset static (px) ↓", "flow_error", ("offset_static",)),
 )
 
 
