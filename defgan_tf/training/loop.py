@@ -277,13 +277,14 @@ class Trainer:
         errors = []
         with tqdm(total=calls * t.n_critic, unit="update", desc="critic warm-up",
                   disable=not (self.progress and self.chief), dynamic_ncols=True) as bar:
-            for _ in range(calls):
+            for call in range(calls):
                 errors.append(float(warmup_function(iterator)))
+                if not math.isfinite(errors[-1]):
+                    raise NonFiniteLossError(
+                        f"non-finite AU error ({errors[-1]}) at critic warm-up update "
+                        f"{call * t.n_critic}. Lower optimizer.critic_lr or check the data.")
                 bar.update(t.n_critic)
                 bar.set_postfix(d_au=f"{errors[-1]:.4f}", refresh=False)
-        if not all(math.isfinite(e) for e in errors):
-            raise NonFiniteLossError(f"non-finite AU error during the critic warm-up: "
-                                     f"{errors[-1]}. Lower optimizer.critic_lr.")
         first, last = float(np.mean(errors[:10])), float(np.mean(errors[-10:]))
         if self.chief:
             with self.writer.as_default(step=0):
