@@ -69,8 +69,11 @@ def stages(edit: EditFn, edits: EditSet, path: Path, faces: int = 6) -> Path:
     Shows what each stage contributes: the warp's motion, where the texture branch
     paints (mask, black = painted), and the result against the true render.
     """
-    names = list(dict.fromkeys(edits.expressions))
-    picks = [start + (f % max(1, len(names) - 1)) + (len(names) > 1)
+    per_face = len(dict.fromkeys(edits.expressions))
+    # Face f shows expression 1 + f mod (n − 1): a different one per row, skipping the
+    # first (neutral in the presets' order) when there is another to show.
+    choices = range(1, per_face) if per_face > 1 else range(1)
+    picks = [start + choices[f % len(choices)]
              for f, start in enumerate(_face_starts(edits, faces))]
     out = edit(edits.inputs[picks], edits.source_aus[picks], edits.target_aus[picks])
     edited = np.asarray(out["edited"])
