@@ -99,7 +99,13 @@ class LossConfig:
     lambda_id: float = _field(1.0, "Identity cosine loss weight (paper; value guessed).")
     lambda_comp: float = _field(1.0, "Grid composition loss weight (paper eq. 13; guessed).")
     lambda_tv: float = _field(1.0, "Grid total-variation weight (mean form; our choice).")
-    lambda_def: float = _field(0.1, "Grid magnitude ‖W − Id‖² weight (paper eq. 14; guessed).")
+    lambda_def: float = _field(0.1, "Grid magnitude ‖W − Id‖ weight (paper eq. 14; guessed).")
+    deformation_norm: str = _field(
+        "squared",
+        "Norm of the grid magnitude term: squared (mean (W − Id)², DESIGN.md reading); "
+        "l1 (mean absolute W − Id: pulls small offsets to exactly zero).",
+        ("squared", "l1"),
+    )
     lambda_mask: float = _field(0.1, "Mask regulariser weight (GANimation: 0.1).")
     lambda_mtv: float = _field(1e-5, "Mask total variation weight, sum form (GANimation: 1e-5).")
     mask_pull: str = _field(

@@ -15,6 +15,7 @@ import tensorflow as tf
 from defgan_tf.ops.warp import compose, identity_like
 
 MASK_PULLS = ("keep", "texture")
+DEFORMATION_NORMS = ("squared", "l1")
 _NORM_EPSILON = 1e-12  # inside the gradient norm's square root: finite gradient at 0
 
 
@@ -189,16 +190,26 @@ def grid_tv(grid: tf.Tensor) -> tf.Tensor:
     return vertical + horizontal
 
 
-def grid_magnitude(grid: tf.Tensor) -> tf.Tensor:
-    """mean (W − Id)²: keeps deformations small (paper eq. 14; DESIGN.md §3).
+def grid_magnitude(grid: tf.Tensor, norm: str = "squared") -> tf.Tensor:
+    """Distance of W from the identity: keeps deformations small (paper eq. 14; DESIGN.md §3).
+
+    The paper only says it "penalizes the difference" from the identity grid.
+    "squared", mean (W − Id)², is DESIGN.md's reading; its pull vanishes as the
+    offset does, so sub-pixel offsets survive everywhere (outlines shifted by
+    half a pixel). "l1", mean |W − Id|, pulls every offset toward exactly zero
+    with the same force, so offsets stay only where the expression loss pays
+    for them (docs/training.md, "Where the warp moves").
 
     Args:
         grid: (B, H, W, 2) normalized (x, y) grid.
+        norm: "squared" or "l1".
 
     Returns:
-        Scalar, in squared normalized grid units.
+        Scalar, in (squared) normalized grid units.
     """
-    return _mean(tf.square(_displacement(grid)))
+    _check_choice("norm", norm, DEFORMATION_NORMS)
+    displacement = _displacement(grid)
+    return _mean(tf.square(displacement) if norm == "squared" else tf.abs(displacement))
 
 
 def mask_loss(mask: tf.Tensor, pull: str = "keep") -> tf.Tensor:
@@ -213,10 +224,7 @@ def mask_loss(mask: tf.Tensor, pull: str = "keep") -> tf.Tensor:
     Returns:
         Scalar in [0, 1].
     """
-    if pull not in MASK_PULLS:
-        close = difflib.get_close_matches(str(pull), MASK_PULLS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"pull must be one of {MASK_PULLS}. Received: pull={pull!r}.{hint}")
+    _check_choice("pull", pull, MASK_PULLS)
     mask = tf.cast(mask, tf.float32)
     return _mean(1.0 - mask) if pull == "keep" else _mean(mask)
 
@@ -239,6 +247,14 @@ def mask_tv(mask: tf.Tensor) -> tf.Tensor:
     vertical = tf.reduce_sum(tf.abs(mask[:, 1:] - mask[:, :-1]), axis=[1, 2, 3])
     horizontal = tf.reduce_sum(tf.abs(mask[:, :, 1:] - mask[:, :, :-1]), axis=[1, 2, 3])
     return tf.reduce_mean(vertical + horizontal)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the argument and the closest valid choice."""
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}.{hint}")
 
 
 def _displacement(grid: tf.Tensor) -> tf.Tensor:

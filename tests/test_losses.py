@@ -133,6 +133,26 @@ def test_grid_magnitude_is_mean_squared_displacement():
     assert _value(losses.grid_magnitude(grid)) == pytest.approx(0.01 / 2, rel=1e-5)
 
 
+def test_grid_magnitude_l1_is_mean_absolute_displacement():
+    grid = identity_grid(1, 3, 4) + tf.constant([-0.1, 0.04])
+    assert _value(losses.grid_magnitude(grid, norm="l1")) == pytest.approx(0.07, rel=1e-5)
+
+
+def test_grid_magnitude_l1_gradient_does_not_vanish_near_the_identity():
+    """The reason for the option: a 1e-4 offset is pulled back as hard as a large one."""
+    for size in (1e-4, 0.1):
+        grid = tf.Variable(identity_grid(1, 2, 2) + tf.constant([size, 0.0]))
+        with tf.GradientTape() as tape:
+            value = losses.grid_magnitude(grid, norm="l1")
+        gradient = tape.gradient(value, grid).numpy()
+        np.testing.assert_allclose(gradient[..., 0], 1 / 8, rtol=1e-5)
+
+
+def test_grid_magnitude_unknown_norm_names_the_closest_choice():
+    with pytest.raises(ValueError, match=r"Received: norm='l_1'\. Did you mean 'l1'\?"):
+        losses.grid_magnitude(identity_grid(1, 2, 2), norm="l_1")
+
+
 def test_mask_loss_pulls_both_ways():
     mask = tf.fill((2, 3, 3, 1), 0.9)
     assert _value(losses.mask_loss(mask)) == pytest.approx(0.1)

@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from defgan_tf.config import load_config
 from defgan_tf.models import Critic, DeformationGenerator, TextureGenerator, build_defgan
+from defgan_tf.ops.warp import identity_grid
 
 TINY = ["model.image_size=32", "model.generator_width=4", "model.n_res=1",
         "model.critic_width=4", "train.batch_size=2", "train.n_critic=2", "identity.embedder=none"]
@@ -112,6 +113,21 @@ def test_train_steps_change_weights_and_report_every_term(mode):
     if mode == "defgan":
         expected |= {"g_comp", "g_tv", "g_def", "g_mask"}
     assert expected <= set(logs)
+
+
+@pytest.mark.parametrize("norm", ["squared", "l1"])
+def test_grid_magnitude_term_uses_the_configured_norm(norm):
+    model = tiny_model(f"losses.deformation_norm={norm}")
+    rng = np.random.default_rng(1)
+    for variable in model.deformation_generator.trainable_variables:  # leave the identity
+        variable.assign(variable + rng.normal(0, 0.1, variable.shape).astype(np.float32))
+    image, source, target = batch()
+    terms = model.generator_losses(image, source, target)
+    grid = model(image, source, target, training=True)["grid"]
+    displacement = (grid - identity_grid(2, 32, 32)).numpy()
+    expected = np.abs(displacement).mean() if norm == "l1" else np.square(displacement).mean()
+    assert expected > 1e-4
+    assert float(terms["g_def"]) == pytest.approx(expected, rel=1e-4)
 
 
 def fit_steps(model, steps=1):
