@@ -21,6 +21,7 @@ from defgan_tf.metrics import build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
 from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
 from defgan_tf.training.checkpoints import CheckpointKeeper
+from defgan_tf.training.interrupts import StopRequest
 from defgan_tf.training.samples import sample_grid
 from defgan_tf.training.schedules import ConstantThenLinearDecay
 from defgan_tf.training.strategies import is_chief, make_strategy
@@ -29,6 +30,7 @@ SAMPLE_EXPRESSIONS = ("happy", "surprise", "sad", "anger")
 SAMPLE_FACES = 4
 EVAL_FACES = 8
 EVAL_METRICS = ("flow_error", "concentration", "ground_truth")
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 class NonFiniteLossError(RuntimeError):
@@ -188,6 +190,7 @@ class Trainer:
             save_config(config, self.run_dir / CONFIG_FILE)
         self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
         self.samples = _sample_batch(config, self.index) if self.chief else None
+        self.stop_request = StopRequest()
         self._train_function = self._make_train_function()
 
     def _check_run_dir(self, resume: bool) -> None:
@@ -216,7 +219,14 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> TrainResult:
-        """Trains until the step budget, a time limit, Ctrl-C or a non-finite loss."""
+        """Trains until the step budget, a time limit, Ctrl-C or a non-finite loss.
+
+        Ctrl-C ends the run at the next step boundary (`StopRequest`), with a checkpoint.
+        """
+        with self.stop_request:
+            return self._run()
+
+    def _run(self) -> TrainResult:
         t = self.config.train
         start = int(self.step.numpy())
         images_per_step = t.batch_size * t.n_critic
@@ -227,6 +237,9 @@ class Trainer:
             bar = tqdm(total=self.total_steps, initial=start, disable=not (self.progress
                        and self.chief), unit="step", dynamic_ncols=True)
             while int(self.step.numpy()) < self.total_steps:
+                if self.stop_request.requested:
+                    stopped = INTERRUPTED
+                    break
                 tic = time.monotonic()
                 self._train_function(self.iterator)
                 step = int(self.step.assign_add(1).numpy())
@@ -238,8 +251,8 @@ class Trainer:
                 if t.max_minutes and time.monotonic() - started > 60 * t.max_minutes:
                     stopped = f"time limit of {t.max_minutes} minutes"
                     break
-        except KeyboardInterrupt:
-            stopped = "interrupted (Ctrl-C)"
+        except KeyboardInterrupt:  # Ctrl-C twice, or once during the warm-up
+            stopped = INTERRUPTED
         finally:
             if bar is not None:
                 bar.close()
@@ -278,6 +291,8 @@ class Trainer:
         with tqdm(total=calls * t.n_critic, unit="update", desc="critic warm-up",
                   disable=not (self.progress and self.chief), dynamic_ncols=True) as bar:
             for call in range(calls):
+                if self.stop_request.requested:
+                    raise KeyboardInterrupt  # ends the run like Ctrl-C twice: no step yet
                 errors.append(float(warmup_function(iterator)))
                 if not math.isfinite(errors[-1]):
                     raise NonFiniteLossError(
