@@ -12,11 +12,11 @@ class StopRequest:
     """While active, the first SIGINT sets `requested`; a second one raises KeyboardInterrupt.
 
     Why a flag rather than Python's default KeyboardInterrupt: the exception is raised
-    wherever the main thread happens to be, and code that catches BaseException on the
-    way (library clean-up paths) can swallow it. A CI run of the Ctrl-C test lost its
-    interrupt that way and trained on to the end. The training loop checks the flag
-    between steps, so a Ctrl-C always ends the run with a checkpoint; pressing it twice
-    still aborts at once.
+    wherever the main thread happens to be, inside TensorFlow, tf.data or tqdm code, and
+    anything there that catches BaseException swallows it. A CI run of the Ctrl-C test
+    lost its interrupt after step 1 and trained on to the end (where it went was not
+    found). The training loop checks the flag between steps, so a Ctrl-C always ends
+    the run with a checkpoint; pressing it twice still aborts at once.
 
     Outside the main thread (where signal handlers cannot be installed) it does nothing,
     and `requested` stays False.
