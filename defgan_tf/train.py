@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.resume and args.config is None:
             args.config = os.path.join(args.out, CONFIG_FILE)
         config = load_config(args.config, args.overrides)
-        from defgan_tf.training.loop import NonFiniteLossError, Trainer
+        from defgan_tf.training.loop import INTERRUPTED, NonFiniteLossError, Trainer
 
         trainer = Trainer(config, args.out, resume=args.resume, progress=not args.no_progress)
         result = trainer.run()
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                   "Nothing was saved yet: start it again without --resume.")
         print(f"stopped early ({result.stopped_early}) at {summary}. {resume}",
               file=sys.stderr)
-        return 130 if "interrupted" in result.stopped_early else 0
+        return 130 if result.stopped_early == INTERRUPTED else 0
     print(f"done: {summary}")
     return 0
 
