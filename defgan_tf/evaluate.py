@@ -61,12 +61,14 @@ def measure(metrics: dict[str, Metric], edits: EditSet, skipped: dict[str, str]
     """Runs each metric on the model's edits and on the baselines.
 
     Returns:
-        name → {"model": result, "no_edit": result, "ground_truth": result (synthetic)}.
-        Metrics needing ground truth on data without it go to `skipped`.
+        name → {"model": result, "no_edit": result, and on synthetic data
+        "ground_truth": result, "true_warp": result}. Metrics needing ground truth on
+        data without it go to `skipped`.
     """
     sets = {"model": edits, "no_edit": edits.no_edit()}
     if edits.has_ground_truth:
         sets["ground_truth"] = edits.ground_truth()
+        sets["true_warp"] = edits.true_warp()
     results = {}
     for name, metric in metrics.items():
         if metric.needs_ground_truth and not edits.has_ground_truth:

@@ -21,8 +21,15 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     assert flow["no_edit"]["offset_moved"] == 0.0
     assert results["metrics"]["ground_truth"]["ground_truth"]["edited"]["psnr"] is None  # inf
     assert results["metrics"]["concentration"]["no_edit"]["share"] is None  # no change at all
+    # Surprise moves the brows: warping the input by the true motion gets closer to the
+    # truth where the edit changes the face than leaving it alone does.
+    changed = {b: results["metrics"]["ground_truth"][b]["edited"]["changed_l1"]
+               for b in ("no_edit", "true_warp")}
+    assert changed["true_warp"] < changed["no_edit"], changed
+    assert flow["true_warp"]["epe"] == 0.0
     report = (out / "report.md").read_text()
     assert "| flow_error.epe_moved |" in report and "![sample grid](samples.png)" in report
+    assert "| metric | model | no edit | ground truth | true warp |" in report
     for name in ("samples.png", "stages.png", "au_sweep.png", "differences.png"):
         assert (out / name).stat().st_size > 1000
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-BASELINES = ("model", "no_edit", "ground_truth")
+BASELINES = ("model", "no_edit", "ground_truth", "true_warp")
+BASELINE_TITLES = ("model", "no edit", "ground truth", "true warp")
 
 
 def json_ready(value: Any) -> Any:
@@ -57,7 +58,9 @@ def markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
              f"{len(results['expressions'])} expressions ({', '.join(results['expressions'])}), "
              f"data `{results['data']}` ({results['split']} split), image size "
              f"{results['image_size']}. Baselines: *no edit* returns the input unchanged; "
-             "*ground truth* is the true render of the target (synthetic data only).", "",
+             "*ground truth* is the true render of the target and *true warp* the input "
+             "warped by the true motion, the best a deformation alone can do (synthetic "
+             "data only).", "",
              "## Summary", ""]
     rows = []
     for name, by_baseline in metrics.items():
@@ -66,7 +69,7 @@ def markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
             rows.append([f"{name}.{key}",
                          *(_number(columns[b].get(key)) if b in columns else "–"
                            for b in BASELINES)])
-    lines += _table(["metric", "model", "no edit", "ground truth"], rows)
+    lines += _table(["metric", *BASELINE_TITLES], rows)
     per_expression = {name: r["model"]["per_expression"] for name, r in metrics.items()
                       if "per_expression" in r["model"]}
     if per_expression:

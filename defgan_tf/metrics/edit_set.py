@@ -75,6 +75,21 @@ class EditSet:
         return dataclasses.replace(self, edited=self.targets, deformed=self.targets,
                                    flow=self.true_flow)
 
+    def true_warp(self) -> EditSet:
+        """The input warped by the true flow: the best a deformation alone can do.
+
+        What a perfect warp leaves wrong is what only the texture branch can make
+        (an open mouth's teeth, a closing lid), so it tells how much of an edit's
+        error the deformation could remove (synthetic data only).
+        """
+        if not self.has_ground_truth:
+            raise ValueError("this EditSet has no ground truth (not synthetic data).")
+        from defgan_tf.ops.grids import flow_px_to_grid
+        from defgan_tf.ops.warp import warp
+
+        warped = np.asarray(warp(self.inputs, flow_px_to_grid(self.true_flow)), np.float32)
+        return dataclasses.replace(self, edited=warped, deformed=warped, flow=self.true_flow)
+
     def changed_aus(self, threshold: float = CHANGED_AU_THRESHOLD) -> np.ndarray:
         """(N, 17) bool: the AUs each edit changes by more than `threshold`."""
         return np.abs(self.target_aus - self.source_aus) > threshold

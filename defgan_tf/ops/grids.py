@@ -109,6 +109,19 @@ def grid_to_flow_px(grid: tf.Tensor) -> tf.Tensor:
     return (grid - identity_like(grid)) / _pixel_to_grid(grid, 1.0)
 
 
+def flow_px_to_grid(flow: tf.Tensor) -> tf.Tensor:
+    """The inverse of grid_to_flow_px: a (dx, dy) pixel flow as a normalized sampling grid.
+
+    Args:
+        flow: (B, H, W, 2) float (dx, dy) in pixels, as grid_to_flow_px returns.
+
+    Returns:
+        (B, H, W, 2) float32 normalized (x, y) grid for `warp`.
+    """
+    flow = tf.cast(flow, tf.float32)
+    return identity_like(flow) + flow * _pixel_to_grid(flow, 1.0)
+
+
 def _pixel_to_grid(field: tf.Tensor, pixels: float) -> tf.Tensor:
     """(2,) factors turning `pixels` along (x, y) into normalized units for `field`'s size."""
     height, width = spatial_size(field)

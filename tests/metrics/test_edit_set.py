@@ -26,6 +26,20 @@ def test_baselines_replace_the_model_outputs(edits_factory):
         edits_factory(targets=None).ground_truth()
 
 
+def test_true_warp_moves_the_input_by_the_true_flow(edits_factory):
+    ramp = np.broadcast_to(np.arange(8, dtype=np.float32)[None, None, :, None] / 8,
+                           (2, 8, 8, 3)).copy()
+    flow = np.zeros((2, 8, 8, 2), np.float32)
+    flow[..., 0] = 1.0  # every output pixel reads its right-hand neighbour
+    warped = edits_factory(inputs=ramp, true_flow=flow).true_warp()
+    np.testing.assert_allclose(warped.edited[:, :, :7], ramp[:, :, 1:], atol=1e-6)
+    np.testing.assert_allclose(warped.edited[:, :, 7], ramp[:, :, 7])  # border padding
+    assert np.array_equal(warped.deformed, warped.edited)
+    assert np.array_equal(warped.flow, flow)
+    with pytest.raises(ValueError, match="no ground truth"):
+        edits_factory(targets=None).true_warp()
+
+
 def test_expression_targets_jitter_only_active_aus():
     presets = {"neutral": PRESETS["neutral"], "happy": PRESETS["happy"]}
     targets, labels = expression_targets(presets, 3, 0.1, np.random.default_rng(0))

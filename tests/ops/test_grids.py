@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from defgan_tf.ops.grids import grid_to_flow_px, integral_grid, invert_grid, offset_grid
+from defgan_tf.ops.grids import (
+    flow_px_to_grid,
+    grid_to_flow_px,
+    integral_grid,
+    invert_grid,
+    offset_grid,
+)
 from defgan_tf.ops.warp import compose, identity_grid, warp
 
 
@@ -25,6 +31,15 @@ def test_offset_grid_saturates_at_max_offset_in_pixels_on_both_axes():
     flow = grid_to_flow_px(offset_grid(raw, 1.5)).numpy()
     np.testing.assert_allclose(flow[..., 0], 1.5, atol=1e-5)  # x scaled by W = 9
     np.testing.assert_allclose(flow[..., 1], -1.5, atol=1e-5)  # y scaled by H = 5
+
+
+def test_flow_px_to_grid_inverts_grid_to_flow_px_on_non_square_fields():
+    flow = np.random.default_rng(0).normal(0, 2, (2, 5, 9, 2)).astype(np.float32)
+    np.testing.assert_allclose(grid_to_flow_px(flow_px_to_grid(flow)), flow, atol=1e-5)
+    # One pixel to the right is 2 / (W − 1) in normalized x.
+    one = flow_px_to_grid(np.tile([[[[1.0, 0.0]]]], (1, 5, 9, 1))) - flow_px_to_grid(
+        np.zeros((1, 5, 9, 2), np.float32))
+    np.testing.assert_allclose(one[..., 0], 2 / 8, atol=1e-6)
 
 
 def test_offset_grid_is_tanh_of_the_raw_field():
