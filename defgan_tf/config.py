@@ -53,6 +53,13 @@ class ModelConfig:
     deformation_sees_source: bool = _field(
         True, "Condition the deformation generator on the source AUs too (paper eq. 1)."
     )
+    deformation_decoder: str = _field(
+        "conv",
+        "conv: bilinear ×2 + conv3 per level, field head at full size (DESIGN.md §2); "
+        "bilinear: field head at the trunk's size, upsampled bilinearly with no learned "
+        "layer (paper appendix D.1, literal reading).",
+        ("conv", "bilinear"),
+    )
     critic_width: int = _field(64, "Base width of the critic (GANimation: 64).")
     critic_n_down: int | None = _field(
         None, "Stride-2 convs in the critic; None = log2(image_size) - 1 (6 at 128)."

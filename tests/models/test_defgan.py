@@ -69,9 +69,26 @@ def test_grid_offsets_are_bounded_by_max_offset():
     assert 0.5 < np.abs(flow).max() <= 2.0 + 1e-4
 
 
+@pytest.mark.parametrize("decoder,smooth", [("bilinear", True), ("conv", False)])
+def test_bilinear_decoder_field_is_linear_between_cell_centres(decoder, smooth):
+    generator = DeformationGenerator(width=4, n_down=2, n_res=1, decoder=decoder)
+    image, source, target = batch()
+    generator(image, source, target)
+    generator.field_head.kernel.assign(
+        tf.random.normal(generator.field_head.kernel.shape, stddev=1.0, seed=1))
+    field = generator(image, source, target).numpy()
+    # ×4 with half-pixel centres: columns 4k+2 … 4k+5 lie between trunk cells k and k+1,
+    # so the second difference at 4k+3 and 4k+4 is 0 when the field is interpolated.
+    second = field[:, :, 2:] - 2 * field[:, :, 1:-1] + field[:, :, :-2]
+    inner = [j - 1 for j in range(32) if j % 4 in (0, 3) and 2 <= j <= 29]
+    largest = np.abs(second[:, :, inner]).max() / np.abs(field).max()
+    assert (largest < 1e-5) == smooth, largest
+
+
 @pytest.mark.parametrize("cls,kwargs", [
     (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "mask_bias_init": 2.0}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "sees_source": False}),
+    (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "bilinear"}),
     (Critic, {"image_size": 16, "width": 4, "n_down": 2}),
 ])
 def test_get_config_round_trip(cls, kwargs):
@@ -84,6 +101,8 @@ def test_get_config_round_trip(cls, kwargs):
 def test_bad_sizes_are_errors_with_values():
     with pytest.raises(ValueError, match=r"Received: image_size=20, n_down=3"):
         Critic(image_size=20, width=4, n_down=3)
+    with pytest.raises(ValueError, match=r"Received: 'nearest'"):
+        DeformationGenerator(width=4, decoder="nearest")
     with pytest.raises(ValueError, match=r"Received: width=0"):
         TextureGenerator(width=0)
 
