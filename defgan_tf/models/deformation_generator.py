@@ -21,8 +21,10 @@ class DeformationGenerator(Generator):
     appendix D.1 read literally: the upsampling layers *replaced* by bilinear
     upsampling): the head runs at the trunk's size and the field is only interpolated
     up, so it is smooth between cells 2^n_down pixels apart by construction. Facial
-    motion is that smooth; pixel-to-pixel swirls the expression loss can pay for are
-    not (docs/training.md, "Where the warp moves").
+    motion is that smooth, pixel-to-pixel swirls are not; but on the synthetic faces
+    it moved whole regions (cheeks, outlines) with the features, which smooth fields
+    make cheap (docs/training.md, "Tuning the synthetic run"), so "conv" stays the
+    default.
 
     Args:
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.

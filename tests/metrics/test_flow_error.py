@@ -16,6 +16,19 @@ def test_pure_translation(edits_factory):
     assert result["offset_moved"] == pytest.approx(np.sqrt(5.0))
     assert result["offset_static"] == pytest.approx(1.0)
     assert result["moved_area"] == pytest.approx(0.5)
+    # Moved pixels: predicted (2, 1) against true (2, 0): full length, 26.6° off.
+    assert result["along_moved"] == pytest.approx(1.0)
+    assert result["cosine_moved"] == pytest.approx(2 / np.sqrt(5))
+
+
+def test_agreement_separates_length_from_direction(edits_factory):
+    true_flow = np.zeros((2, 8, 8, 2), np.float32)
+    true_flow[:, :, :4, 1] = 1.0
+    for predicted, along, cosine in ((-0.5 * true_flow, -0.5, -1.0),
+                                     (true_flow[..., ::-1].copy(), 0.0, 0.0)):
+        result = build_metric("flow_error")(edits_factory(flow=predicted, true_flow=true_flow))
+        assert result["along_moved"] == pytest.approx(along)
+        assert result["cosine_moved"] == pytest.approx(cosine)
 
 
 def test_no_edit_error_is_the_true_motion(edits_factory):
@@ -23,4 +36,5 @@ def test_no_edit_error_is_the_true_motion(edits_factory):
     true_flow[:, :, :4] = [3.0, 4.0]
     result = build_metric("flow_error")(edits_factory(true_flow=true_flow).no_edit())
     assert result["epe_moved"] == pytest.approx(5.0) and result["epe_static"] == 0.0
+    assert result["along_moved"] == 0.0 and np.isnan(result["cosine_moved"])
     assert result["per_expression"] == {"happy": pytest.approx(2.5), "sad": pytest.approx(2.5)}
