@@ -6,7 +6,6 @@ import math
 from typing import Any
 
 BASELINES = ("model", "no_edit", "ground_truth", "true_warp")
-BASELINE_TITLES = ("model", "no edit", "ground truth", "true warp")
 
 
 def json_ready(value: Any) -> Any:
@@ -69,7 +68,7 @@ def markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
             rows.append([f"{name}.{key}",
                          *(_number(columns[b].get(key)) if b in columns else "–"
                            for b in BASELINES)])
-    lines += _table(["metric", *BASELINE_TITLES], rows)
+    lines += _table(["metric", *(b.replace("_", " ") for b in BASELINES)], rows)
     per_expression = {name: r["model"]["per_expression"] for name, r in metrics.items()
                       if "per_expression" in r["model"]}
     if per_expression:
