@@ -63,6 +63,10 @@ class EditSet:
         return self.targets is not None and self.true_flow is not None \
             and self.regions is not None
 
+    def _require_ground_truth(self) -> None:
+        if not self.has_ground_truth:
+            raise ValueError("this EditSet has no ground truth (not synthetic data).")
+
     def no_edit(self) -> EditSet:
         """The baseline that returns every input unchanged (zero flow)."""
         return dataclasses.replace(self, edited=self.inputs, deformed=self.inputs,
@@ -70,8 +74,7 @@ class EditSet:
 
     def ground_truth(self) -> EditSet:
         """The true edit as if a model had made it (synthetic data only)."""
-        if not self.has_ground_truth:
-            raise ValueError("this EditSet has no ground truth (not synthetic data).")
+        self._require_ground_truth()
         return dataclasses.replace(self, edited=self.targets, deformed=self.targets,
                                    flow=self.true_flow)
 
@@ -82,8 +85,7 @@ class EditSet:
         (an open mouth's teeth, a closing lid), so it tells how much of an edit's
         error the deformation could remove (synthetic data only).
         """
-        if not self.has_ground_truth:
-            raise ValueError("this EditSet has no ground truth (not synthetic data).")
+        self._require_ground_truth()
         from defgan_tf.ops.grids import flow_px_to_grid
         from defgan_tf.ops.warp import warp
 
