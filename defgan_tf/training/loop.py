@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from defgan_tf import losses
 from defgan_tf.aus import PRESETS
 from defgan_tf.config import Config, ConfigError, save_config
 from defgan_tf.data.pipeline import make_dataset_from_config
@@ -360,6 +361,9 @@ class Trainer:
         The same registered metrics as `python -m defgan_tf.evaluate` (without the AU
         regressor, which needs its own training): whether the deformation follows the
         true motion (flow_error) and where the edit lands (concentration, ground_truth).
+        Also the critic's AU error on the held-out true renders, `critic.au_mse_heldout`:
+        next to `losses/d_au` (training faces) it shows the AU head memorising the
+        training set, which the generator's expression loss then inherits.
         """
         def edit(images, source_aus, target_aus):
             return {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
@@ -369,6 +373,9 @@ class Trainer:
         scalars = {}
         for name in EVAL_METRICS:
             scalars.update(_flatten(build_metric(name)(edits), name))
+        _, predicted = self.model.critic(edits.targets)
+        scalars["critic.au_mse_heldout"] = float(losses.au_regression(predicted,
+                                                                      edits.target_aus))
         with self.writer.as_default(step=step):
             for name, value in scalars.items():
                 tf.summary.scalar(f"eval/{name}", value)

@@ -13,9 +13,11 @@ import pytest
 import tensorflow as tf
 
 from defgan_tf import losses
+from defgan_tf.aus import PRESETS
 from defgan_tf.config import ConfigError, load_config
+from defgan_tf.metrics import synthetic_edit_set
 from defgan_tf.models import load_run
-from defgan_tf.training.loop import NonFiniteLossError, Trainer
+from defgan_tf.training.loop import EVAL_FACES, NonFiniteLossError, Trainer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +57,13 @@ def test_periodic_evaluation_logs_ground_truth_metrics(tmp_path, tiny_config_ove
     events = next((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events))
             for v in e.summary.value}
-    assert "eval/flow_error.epe_moved" in tags
+    assert {"eval/flow_error.epe_moved", "eval/critic.au_mse_heldout"} <= tags
+    # The critic's AU error on the held-out true renders, against their target AUs.
+    edits = synthetic_edit_set(None, trainer.config.data.path, config.model.image_size,
+                               PRESETS, faces=EVAL_FACES)
+    _, predicted = trainer.model.critic(edits.targets)
+    expected = np.mean((predicted.numpy() - edits.target_aus) ** 2)
+    assert scalars["critic.au_mse_heldout"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_critic_warmup_runs_before_the_first_step_and_is_logged(tmp_path,
