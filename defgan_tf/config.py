@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -273,9 +274,17 @@ def _suggest(name: str, valid: list[str]) -> str:
 
 # ----------------------------------------------------------------------------- types
 
+# A decimal number with an optional exponent: what YAML 1.2 reads as a float.
+_FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
 
 def _coerce(value: Any, annotation: Any, key: str, where: str, choices: Any) -> Any:
-    """Checks `value` against a field's annotation; ints are accepted where floats are."""
+    """Checks `value` against a field's annotation; ints are accepted where floats are.
+
+    PyYAML reads YAML 1.1, where `1e-4` (no dot in the mantissa) is a string, not a
+    float; people write learning rates that way, so a float field takes such a
+    string when it spells a number (`1e-4`, `+2E3`), and nothing looser.
+    """
     hint = annotation
     optional = False
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
@@ -286,6 +295,8 @@ def _coerce(value: Any, annotation: Any, key: str, where: str, choices: Any) -> 
         if optional:
             return None
         raise ConfigError(f"{where}: {key} must not be empty (null). Received: {key}=None")
+    if hint is float and isinstance(value, str) and _FLOAT_LITERAL.fullmatch(value.strip()):
+        value = float(value)
     ok = (
         (hint is bool and isinstance(value, bool))
         or (hint is int and isinstance(value, int) and not isinstance(value, bool))

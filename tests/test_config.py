@@ -47,6 +47,20 @@ def test_override_parses_yaml_scalars():
     assert config.train.max_steps is None
 
 
+def test_exponent_without_a_dot_is_a_float_in_files_and_overrides(tmp_path):
+    # YAML 1.1 (PyYAML) reads 1e-4 as the string "1e-4".
+    path = write(tmp_path, "optimizer:\n  generator_lr: 1e-4\n")
+    config = load_config(path, ["optimizer.critic_lr=4E-4", "losses.lambda_cyc=+2e1"])
+    assert config.optimizer.generator_lr == 1e-4
+    assert config.optimizer.critic_lr == 4e-4
+    assert config.losses.lambda_cyc == 20.0
+    with pytest.raises(ConfigError, match=r"optimizer.critic_lr must be float. "
+                                          r"Received: optimizer.critic_lr='1e-4x' \(str\)"):
+        load_config(overrides=["optimizer.critic_lr=1e-4x"])
+    with pytest.raises(ConfigError, match="train.batch_size must be int"):
+        load_config(overrides=["train.batch_size=1e1"])
+
+
 def test_unknown_key_in_file_names_file_line_and_suggestion(tmp_path):
     path = write(tmp_path, "model:\n  image_size: 64\nlosses:\n  lamda_cyc: 3\n")
     with pytest.raises(ConfigError) as error:
