@@ -56,10 +56,25 @@ def step_flops(model, batch: int, size: int, n_critic: int) -> int:
 def measure(config_path: str, mode: str, steps: int, overrides: list[str]) -> dict:
     config = load_config(config_path, [f"model.mode={mode}", "identity.embedder=none",
                                        *overrides])
+    precision = config.train.mixed_precision
+    # As the training loop does: a global policy before building, loss scaling in float16.
+    keras.mixed_precision.set_global_policy("float32" if precision == "none" else precision)
+    try:
+        return _measure_built(config, config_path, mode, steps)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _adam(precision: str) -> keras.optimizers.Optimizer:
+    adam = keras.optimizers.Adam(1e-4)
+    return keras.optimizers.LossScaleOptimizer(adam) if precision == "mixed_float16" else adam
+
+
+def _measure_built(config, config_path: str, mode: str, steps: int) -> dict:
     keras.utils.set_random_seed(0)
+    precision = config.train.mixed_precision
     model = build_defgan(config, with_embedder=False)
-    model.compile(d_optimizer=keras.optimizers.Adam(1e-4),
-                  g_optimizer=keras.optimizers.Adam(1e-4))
+    model.compile(d_optimizer=_adam(precision), g_optimizer=_adam(precision))
     n, b, s = config.train.n_critic, config.train.batch_size, config.model.image_size
     rng = np.random.default_rng(0)
     data = {"image": tf.constant(rng.uniform(-1, 1, (n, b, s, s, 3)), tf.float32),
@@ -77,7 +92,8 @@ def measure(config_path: str, mode: str, steps: int, overrides: list[str]) -> di
     seconds = float(np.median(times))
     flops = step_flops(model, b, s, n)
     return {"config": config_path, "mode": mode, "image_size": s, "batch": b, "n_critic": n,
-            "generator_width": config.model.generator_width, "trace_s": round(trace_s, 1),
+            "generator_width": config.model.generator_width, "mixed_precision": precision,
+            "trace_s": round(trace_s, 1),
             "step_s_median": round(seconds, 3), "images_per_s": round(n * b / seconds, 1),
             "gflop_per_step": round(flops / 1e9, 1),
             "achieved_gflops": round(flops / seconds / 1e9, 1)}
