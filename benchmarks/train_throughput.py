@@ -26,6 +26,7 @@ from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import load_config
 from defgan_tf.models import build_defgan
 from defgan_tf.models.summary import count_flops
+from defgan_tf.training.loop import make_adam
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -65,16 +66,10 @@ def measure(config_path: str, mode: str, steps: int, overrides: list[str]) -> di
         keras.mixed_precision.set_global_policy("float32")
 
 
-def _adam(precision: str) -> keras.optimizers.Optimizer:
-    adam = keras.optimizers.Adam(1e-4)
-    return keras.optimizers.LossScaleOptimizer(adam) if precision == "mixed_float16" else adam
-
-
 def _measure_built(config, config_path: str, mode: str, steps: int) -> dict:
     keras.utils.set_random_seed(0)
-    precision = config.train.mixed_precision
     model = build_defgan(config, with_embedder=False)
-    model.compile(d_optimizer=_adam(precision), g_optimizer=_adam(precision))
+    model.compile(d_optimizer=make_adam(config, 1e-4), g_optimizer=make_adam(config, 1e-4))
     n, b, s = config.train.n_critic, config.train.batch_size, config.model.image_size
     rng = np.random.default_rng(0)
     data = {"image": tf.constant(rng.uniform(-1, 1, (n, b, s, s, 3)), tf.float32),
@@ -92,8 +87,8 @@ def _measure_built(config, config_path: str, mode: str, steps: int) -> dict:
     seconds = float(np.median(times))
     flops = step_flops(model, b, s, n)
     return {"config": config_path, "mode": mode, "image_size": s, "batch": b, "n_critic": n,
-            "generator_width": config.model.generator_width, "mixed_precision": precision,
-            "trace_s": round(trace_s, 1),
+            "generator_width": config.model.generator_width,
+            "mixed_precision": config.train.mixed_precision, "trace_s": round(trace_s, 1),
             "step_s_median": round(seconds, 3), "images_per_s": round(n * b / seconds, 1),
             "gflop_per_step": round(flops / 1e9, 1),
             "achieved_gflops": round(flops / seconds / 1e9, 1)}

@@ -89,7 +89,8 @@ def _checkpointed_step(checkpoint: str) -> int:
     return int(tf.train.load_checkpoint(checkpoint).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
 
 
-def _adam(config: Config, learning_rate) -> keras.optimizers.Optimizer:
+def make_adam(config: Config, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+              ) -> keras.optimizers.Optimizer:
     """Adam with the configured betas, loss-scaled under mixed_float16."""
     o = config.optimizer
     optimizer = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
@@ -103,7 +104,7 @@ def _optimizers(config: Config, total_steps: int) -> tuple[keras.optimizers.Opti
     decay_steps = round(total_steps * o.decay_epochs / t.epochs)
 
     def scheduled(lr: float, steps_per_step: int) -> keras.optimizers.Optimizer:
-        return _adam(config, ConstantThenLinearDecay(lr, total_steps * steps_per_step,
+        return make_adam(config, ConstantThenLinearDecay(lr, total_steps * steps_per_step,
                                                      decay_steps * steps_per_step))
 
     return scheduled(o.critic_lr, t.n_critic), scheduled(o.generator_lr, 1)
@@ -278,7 +279,7 @@ class Trainer:
         t = self.config.train
         calls = math.ceil(t.critic_warmup / t.n_critic)
         with self.strategy.scope():
-            optimizer = _adam(self.config, self.config.optimizer.critic_lr)
+            optimizer = make_adam(self.config, self.config.optimizer.critic_lr)
             optimizer.build(self.model.critic.regression_variables)
         model, strategy = self.model, self.strategy
 
