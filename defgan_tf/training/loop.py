@@ -363,8 +363,8 @@ class Trainer:
         regressor, which needs its own training): whether the deformation follows the
         true motion (flow_error) and where the edit lands (concentration, ground_truth).
         Also the critic's AU error on the held-out true renders, `critic.au_mse_heldout`:
-        next to `losses/d_au` (training faces) it shows the AU head memorising the
-        training set, which the generator's expression loss then inherits.
+        next to `losses/d_au` (training faces) it shows whether the AU head is
+        memorising the training faces (docs/training.md, "Tuning the synthetic run").
         """
         def edit(images, source_aus, target_aus):
             return {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
