@@ -13,6 +13,7 @@ from defgan_tf.metrics import (  # noqa: F401  (importing registers each metric)
     flow_error,
     ground_truth,
     identity,
+    warp_parts,
 )
 from defgan_tf.metrics.edit_set import EditSet, synthetic_edit_set
 from defgan_tf.metrics.registry import (

@@ -86,11 +86,15 @@ class EditSet:
         error the deformation could remove (synthetic data only).
         """
         self._require_ground_truth()
+        warped = self.warp_inputs(self.true_flow)
+        return dataclasses.replace(self, edited=warped, deformed=warped, flow=self.true_flow)
+
+    def warp_inputs(self, flow: np.ndarray) -> np.ndarray:
+        """The inputs warped by a backward flow in pixels, (N, S, S, 2) as `flow`."""
         from defgan_tf.ops.grids import flow_px_to_grid
         from defgan_tf.ops.warp import warp
 
-        warped = np.asarray(warp(self.inputs, flow_px_to_grid(self.true_flow)), np.float32)
-        return dataclasses.replace(self, edited=warped, deformed=warped, flow=self.true_flow)
+        return np.asarray(warp(self.inputs, flow_px_to_grid(flow)), np.float32)
 
     def changed_aus(self, threshold: float = CHANGED_AU_THRESHOLD) -> np.ndarray:
         """(N, 17) bool: the AUs each edit changes by more than `threshold`."""

@@ -30,7 +30,7 @@ from defgan_tf.training.strategies import is_chief, make_strategy
 SAMPLE_EXPRESSIONS = ("happy", "surprise", "sad", "anger")
 SAMPLE_FACES = 4
 EVAL_FACES = 8
-EVAL_METRICS = ("flow_error", "concentration", "ground_truth")
+EVAL_METRICS = ("flow_error", "concentration", "ground_truth", "warp_parts")
 INTERRUPTED = "interrupted (Ctrl-C)"
 
 
@@ -361,7 +361,8 @@ class Trainer:
 
         The same registered metrics as `python -m defgan_tf.evaluate` (without the AU
         regressor, which needs its own training): whether the deformation follows the
-        true motion (flow_error) and where the edit lands (concentration, ground_truth).
+        true motion (flow_error), where the edit lands (concentration, ground_truth) and
+        what its wrong motion costs in pixels (warp_parts).
         Also the critic's AU error on the held-out true renders, `critic.au_mse_heldout`:
         next to `losses/d_au` (training faces) it shows whether the AU head is
         memorising the training faces (docs/training.md, "Tuning the synthetic run").

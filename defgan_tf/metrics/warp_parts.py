@@ -1,0 +1,62 @@
+"""`warp_parts`: which part of the learned motion costs pixels (synthetic data only).
+
+A deformed image can miss the truth because the warp moves where nothing should, moves
+too far, or moves the wrong way; `flow_error` measures the flow, this metric measures
+what each of those costs in the image. Each entry warps the input by a flow made of
+parts of the model's flow and of the true one, and reports its L1 against the true
+render in the changed region (as `ground_truth`'s `changed_l1`):
+
+- `learned`: the model's flow (its deformed image, before the texture branch);
+- `half`: half the model's flow. Below `learned` means the warp overshoots;
+- `where_true_moves`: the model's flow kept only where the truth moves (more than
+  `MOVED_PX`); its gap to `learned` is the cost of motion where nothing should move;
+- `true_length`: the model's directions with the true lengths (the cost of wrong lengths);
+- `true_direction`: the true directions with the model's lengths (the cost of wrong
+  directions).
+
+docs/training.md ("Tuning the synthetic run") reads these for configs/synthetic.yaml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from defgan_tf.metrics.edit_set import EditSet
+from defgan_tf.metrics.flow_error import MOVED_PX
+from defgan_tf.metrics.ground_truth import changed_pixels, masked_l1
+from defgan_tf.metrics.registry import Metric, MetricUnavailableError, register
+
+
+def _direction_and_length(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors (zero where the flow is zero) and lengths, (N, S, S, 2) and (N, S, S, 1)."""
+    length = np.linalg.norm(flow, axis=-1, keepdims=True)
+    direction = np.divide(flow, length, out=np.zeros_like(flow), where=length > 0)
+    return direction, length
+
+
+def mixed_flows(flow: np.ndarray, true_flow: np.ndarray) -> dict[str, np.ndarray]:
+    """The flows of the module docstring, by name; each (N, S, S, 2) float32."""
+    direction, length = _direction_and_length(flow.astype(np.float32))
+    true_direction, true_length = _direction_and_length(true_flow.astype(np.float32))
+    moved = true_length > MOVED_PX
+    return {"learned": flow, "half": 0.5 * flow, "where_true_moves": flow * moved,
+            "true_length": direction * true_length, "true_direction": true_direction * length}
+
+
+@register
+class WarpParts(Metric):
+    """Changed-region L1 of the input warped by mixes of the learned and the true flow."""
+
+    name = "warp_parts"
+    needs_ground_truth = True
+
+    def __call__(self, edits: EditSet) -> dict[str, Any]:
+        """Returns {flow name: changed-region L1} for the flows of `mixed_flows`."""
+        if edits.targets is None or edits.true_flow is None:
+            raise MetricUnavailableError("warp_parts needs synthetic data (true renders and "
+                                         "flows).")
+        changed = changed_pixels(edits.inputs, edits.targets)
+        return {name: masked_l1(edits.warp_inputs(flow), edits.targets, changed)
+                for name, flow in mixed_flows(edits.flow, edits.true_flow).items()}
