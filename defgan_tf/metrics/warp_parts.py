@@ -14,19 +14,25 @@ render in the changed region (as `ground_truth`'s `changed_l1`):
 - `true_direction`: the true directions with the model's lengths (the cost of wrong
   directions).
 
-docs/training.md ("Tuning the synthetic run") reads these for configs/synthetic.yaml.
+With the independent AU regressor (`--au-regressor`) each entry also gets the AU error
+of its image: a warp that moves farther than the truth can read closer to the target
+AUs, standing in for texture it cannot make (docs/training.md, "Tuning the synthetic
+run", reads both for configs/synthetic.yaml).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from defgan_tf.metrics.edit_set import EditSet
 from defgan_tf.metrics.flow_error import MOVED_PX
 from defgan_tf.metrics.ground_truth import changed_pixels, masked_l1
-from defgan_tf.metrics.registry import Metric, MetricUnavailableError, register
+from defgan_tf.metrics.registry import Metric, MetricOptions, MetricUnavailableError, register
+
+if TYPE_CHECKING:
+    from defgan_tf.metrics.au_regressor import AURegressor
 
 
 def _direction_and_length(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -47,16 +53,38 @@ def mixed_flows(flow: np.ndarray, true_flow: np.ndarray) -> dict[str, np.ndarray
 
 @register
 class WarpParts(Metric):
-    """Changed-region L1 of the input warped by mixes of the learned and the true flow."""
+    """Changed-region L1 (and AU error) of the input warped by mixes of learned and true flow.
+
+    Args:
+        regressor: the independent AU regressor, or None for pixels only.
+    """
 
     name = "warp_parts"
     needs_ground_truth = True
 
+    def __init__(self, regressor: AURegressor | None = None) -> None:
+        self.regressor = regressor
+
+    @classmethod
+    def from_options(cls, options: MetricOptions) -> WarpParts:
+        if options.au_regressor is None:
+            return cls()
+        from defgan_tf.metrics.au_regressor import load_au_regressor
+
+        return cls(load_au_regressor(options.au_regressor))
+
     def __call__(self, edits: EditSet) -> dict[str, Any]:
-        """Returns {flow name: changed-region L1} for the flows of `mixed_flows`."""
+        """Returns {"changed_l1": {flow name: L1}} and, with a regressor, "au_mae" alike."""
         if edits.targets is None or edits.true_flow is None:
             raise MetricUnavailableError("warp_parts needs synthetic data (true renders and "
                                          "flows).")
         changed = changed_pixels(edits.inputs, edits.targets)
-        return {name: masked_l1(edits.warp_inputs(flow), edits.targets, changed)
-                for name, flow in mixed_flows(edits.flow, edits.true_flow).items()}
+        warped = {name: edits.warp_inputs(flow)
+                  for name, flow in mixed_flows(edits.flow, edits.true_flow).items()}
+        result = {"changed_l1": {name: masked_l1(images, edits.targets, changed)
+                                 for name, images in warped.items()}}
+        if self.regressor is not None:
+            result["au_mae"] = {
+                name: float(np.abs(self.regressor.predict(images) - edits.target_aus).mean())
+                for name, images in warped.items()}
+        return result

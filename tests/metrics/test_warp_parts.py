@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from defgan_tf.aus import au_index
 from defgan_tf.metrics import build_metric
+from defgan_tf.metrics.warp_parts import WarpParts
 
 
 def _edits(edits_factory, learned_flow):
@@ -20,14 +22,18 @@ def _edits(edits_factory, learned_flow):
 
 
 def test_the_true_flow_is_exact_in_every_part_but_half(edits_factory):
-    result = build_metric("warp_parts")(_edits(edits_factory, lambda t: t))
+    result = build_metric("warp_parts")(_edits(edits_factory, lambda t: t))["changed_l1"]
     for name in ("learned", "where_true_moves", "true_length", "true_direction"):
         assert result[name] == pytest.approx(0.0, abs=1e-6), name
     assert result["half"] > 0.1
 
 
 def test_each_part_repairs_its_own_error(edits_factory):
-    parts = build_metric("warp_parts")
+    metric = build_metric("warp_parts")
+
+    def parts(edits):
+        return metric(edits)["changed_l1"]
+
     overshoot = parts(_edits(edits_factory, lambda t: 2 * t))
     assert overshoot["half"] == pytest.approx(0.0, abs=1e-6)
     assert overshoot["true_length"] == pytest.approx(0.0, abs=1e-6)
@@ -49,5 +55,25 @@ def test_each_part_repairs_its_own_error(edits_factory):
 
 def test_no_edit_baseline_is_the_input_everywhere(edits_factory):
     edits = _edits(edits_factory, lambda t: t).no_edit()
-    result = build_metric("warp_parts")(edits)
+    result = build_metric("warp_parts")(edits)["changed_l1"]
     assert len(set(result.values())) == 1 and result["learned"] > 0.1
+
+
+class MeanRegressor:
+    """Reads AU12 as an image's mean value, so every warped image reads differently."""
+
+    def predict(self, images):
+        aus = np.zeros((len(images), 17), np.float32)
+        aus[:, au_index("AU12")] = np.asarray(images).mean(axis=(1, 2, 3))
+        return aus
+
+
+def test_au_error_of_each_part_reads_its_own_image(edits_factory):
+    edits = _edits(edits_factory, lambda t: 2 * t)
+    result = WarpParts(MeanRegressor())(edits)
+    for name, flow in (("learned", edits.flow), ("half", 0.5 * edits.flow)):
+        measured = MeanRegressor().predict(edits.warp_inputs(flow))
+        assert result["au_mae"][name] == pytest.approx(
+            np.abs(measured - edits.target_aus).mean()), name
+    assert result["au_mae"]["learned"] != pytest.approx(result["au_mae"]["true_length"])
+    assert "au_mae" not in build_metric("warp_parts")(edits)  # no regressor: pixels only
