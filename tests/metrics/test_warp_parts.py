@@ -1,5 +1,7 @@
 """warp_parts: each mix of learned and true flow isolates one kind of warp error."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -14,11 +16,9 @@ def _edits(edits_factory, learned_flow):
     inputs = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
     true_flow = np.zeros((2, 16, 16, 2), np.float32)
     true_flow[:, :, :8, 1] = 1.0
-    edits = edits_factory(inputs=inputs, true_flow=true_flow,
+    edits = edits_factory(inputs=inputs, true_flow=true_flow, flow=learned_flow(true_flow),
                           regions=np.zeros((2, 16, 16, 17), bool))
-    targets = edits.warp_inputs(true_flow)
-    return edits_factory(inputs=inputs, targets=targets, true_flow=true_flow,
-                         flow=learned_flow(true_flow), regions=edits.regions)
+    return dataclasses.replace(edits, targets=edits.warp_inputs(true_flow))
 
 
 def test_the_true_flow_is_exact_in_every_part_but_half(edits_factory):
