@@ -44,7 +44,8 @@ def _direction_and_length(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def mixed_flows(flow: np.ndarray, true_flow: np.ndarray) -> dict[str, np.ndarray]:
     """The flows of the module docstring, by name; each (N, S, S, 2) float32."""
-    direction, length = _direction_and_length(flow.astype(np.float32))
+    flow = flow.astype(np.float32)
+    direction, length = _direction_and_length(flow)
     true_direction, true_length = _direction_and_length(true_flow.astype(np.float32))
     moved = true_length > MOVED_PX
     return {"learned": flow, "half": 0.5 * flow, "where_true_moves": flow * moved,
