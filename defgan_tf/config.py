@@ -61,6 +61,12 @@ class ModelConfig:
         "layer (paper appendix D.1, literal reading).",
         ("conv", "bilinear"),
     )
+    texture_decoder: str = _field(
+        "transpose",
+        "transpose: stride-2 transposed conv4 per level (GANimation); upsample: bilinear ×2 "
+        "+ conv3 per level, as the deformation decoder (no checkerboard in the colour map).",
+        ("transpose", "upsample"),
+    )
     critic_width: int = _field(64, "Base width of the critic (GANimation: 64).")
     critic_n_down: int | None = _field(
         None, "Stride-2 convs in the critic; None = log2(image_size) - 1 (6 at 128)."

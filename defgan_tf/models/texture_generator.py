@@ -5,8 +5,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from defgan_tf.models.layers import ConvNormReLU, conv, tile_aus
+from defgan_tf.models.layers import ConvNormReLU, UpsampleConv, conv, tile_aus
 from defgan_tf.models.trunk import Generator
+
+DECODERS = ("transpose", "upsample")
 
 
 class TextureGenerator(Generator):
@@ -16,6 +18,12 @@ class TextureGenerator(Generator):
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.
         mask_bias_init: bias of the mask head; 3.0 gives A ≈ 0.95, i.e. the generator
             starts by keeping the deformed image (notes/quickstart_feasibility.md).
+        decoder: "transpose" (GANimation: a stride-2 transposed conv4 per level) or
+            "upsample" (bilinear ×2 + conv3 per level, as the deformation generator's).
+            A stride-2 transposed conv makes even and odd output pixels with different
+            taps of its kernel, so even smooth features come out as a period-2
+            checkerboard, and where the mask keeps the deformed image no loss trains it
+            away (docs/training.md).
 
     Call:
         deformed: (B, H, W, 3) float in [-1, 1]; target_aus: (B, 17) in [0, 1].
@@ -24,11 +32,14 @@ class TextureGenerator(Generator):
 
     def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
                  head_kernel: int = 7, mask_bias_init: float = 3.0, init_std: float = 0.02,
-                 **kwargs):
+                 decoder: str = "transpose", **kwargs):
         super().__init__(width, n_down, n_res, stem_kernel, head_kernel, init_std, **kwargs)
-        self.mask_bias_init = mask_bias_init
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}. Received: {decoder!r}")
+        self.mask_bias_init, self.decoder = mask_bias_init, decoder
         self.ups = [
             ConvNormReLU(filters, 4, stride=2, init_std=init_std, transpose=True, name=f"up{i}")
+            if decoder == "transpose" else UpsampleConv(filters, init_std=init_std, name=f"up{i}")
             for i, filters in enumerate(self.decoder_widths())
         ]
         # Heads in float32: tanh/sigmoid saturate badly in float16.
@@ -50,4 +61,5 @@ class TextureGenerator(Generator):
         return color, mask
 
     def get_config(self):
-        return {**super().get_config(), "mask_bias_init": self.mask_bias_init}
+        return {**super().get_config(), "mask_bias_init": self.mask_bias_init,
+                "decoder": self.decoder}

@@ -85,8 +85,21 @@ def test_bilinear_decoder_field_is_linear_between_cell_centres(decoder, smooth):
     assert (largest < 1e-5) == smooth, largest
 
 
+@pytest.mark.parametrize("decoder,checkerboard", [("transpose", True), ("upsample", False)])
+def test_texture_decoder_checkerboard_on_a_flat_face(decoder, checkerboard):
+    generator = TextureGenerator(width=4, n_down=2, n_res=1, decoder=decoder)
+    flat = tf.fill((1, 128, 128, 3), 0.3)
+    color, _ = generator(flat, tf.fill((1, 17), 0.5))
+    # Far from the zero-padded borders the features are flat, so any structure in the
+    # centre is the decoder's own: a transposed conv alternates from pixel to pixel.
+    centre = color.numpy()[0, 48:80, 48:80]
+    alternation = np.abs(centre[1:] - centre[:-1]).max()
+    assert (alternation > 1e-3) == checkerboard, alternation
+
+
 @pytest.mark.parametrize("cls,kwargs", [
     (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "mask_bias_init": 2.0}),
+    (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "upsample"}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "sees_source": False}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "bilinear"}),
     (Critic, {"image_size": 16, "width": 4, "n_down": 2}),
@@ -103,6 +116,8 @@ def test_bad_sizes_are_errors_with_values():
         Critic(image_size=20, width=4, n_down=3)
     with pytest.raises(ValueError, match=r"Received: 'nearest'"):
         DeformationGenerator(width=4, decoder="nearest")
+    with pytest.raises(ValueError, match=r"Received: 'bilinear'"):
+        TextureGenerator(width=4, decoder="bilinear")
     with pytest.raises(ValueError, match=r"Received: width=0"):
         TextureGenerator(width=0)
 
