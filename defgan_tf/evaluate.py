@@ -20,7 +20,7 @@ import numpy as np
 from defgan_tf.aus import PRESETS, get_expression
 from defgan_tf.config import ConfigError, load_config
 from defgan_tf.data.readers import FORMATS, read_dataset
-from defgan_tf.editing.backends import BackendError, load_backend
+from defgan_tf.editing.backends import BackendError, KerasBackend, load_backend
 from defgan_tf.evaluation import figures, report
 from defgan_tf.metrics import (
     METRICS,
@@ -128,8 +128,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     common = dict(presets=presets, faces=args.faces, jitter=args.jitter, seed=args.seed,
                   batch_size=args.batch_size)
     if format == "synthetic":
+        texture = backend.texture if isinstance(backend, KerasBackend) else None
         edits = synthetic_edit_set(backend.edit, data_dir, backend.image_size,
-                                   split=args.split, **common)
+                                   split=args.split, texture=texture, **common)
     else:
         edits = dataset_edit_set(backend.edit, read_dataset(data_dir, format, args.split),
                                  backend.image_size, **common)

@@ -12,7 +12,7 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     out = tmp_path / "eval"
     code = main(["--run", str(tiny_run_dir), "--data", str(tiny_data_dir), "--out", str(out),
                  "--faces", "2", "--split", "all", "--expressions", "neutral,surprise",
-                 "--metrics", "ground_truth,flow_error,concentration"])
+                 "--metrics", "ground_truth,flow_error,concentration,warp_parts"])
     assert code == 0, capsys.readouterr().err
     results = json.loads((out / "metrics.json").read_text())
     assert results["edits"] == 4 and results["format"] == "synthetic"
@@ -27,6 +27,10 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
                for b in ("no_edit", "true_warp")}
     assert changed["true_warp"] < changed["no_edit"], changed
     assert flow["true_warp"]["epe"] == 0.0
+    # A run directory's texture branch also paints the true warp; baselines have none.
+    parts = results["metrics"]["warp_parts"]
+    assert parts["model"]["changed_l1"]["true_warp_textured"] > 0
+    assert "true_warp_textured" not in parts["no_edit"]["changed_l1"]
     report = (out / "report.md").read_text()
     assert "| flow_error.epe_moved |" in report and "![sample grid](samples.png)" in report
     assert "| metric | model | no edit | ground truth | true warp |" in report

@@ -104,6 +104,7 @@ class KerasBackend(Backend):
             lambda image, source, target: model(image, source, target, training=False),
             reduce_retracing=True)
         self._estimate = tf.function(model.estimate_aus, reduce_retracing=True)
+        self._texture = tf.function(model.texture, reduce_retracing=True)
 
     @classmethod
     def from_run(cls, run_dir: str | pathlib.Path, use_ema: bool = True) -> KerasBackend:
@@ -140,6 +141,15 @@ class KerasBackend(Backend):
 
     def estimate_aus(self, image):
         return np.asarray(self._estimate(self._check_image(image)))
+
+    def texture(self, deformed: np.ndarray, target_aus: np.ndarray) -> dict[str, np.ndarray]:
+        """The texture branch alone on an already deformed image (`DefGAN.texture`).
+
+        Only a run directory has it: the exported models hold the whole edit. The
+        evaluation paints the true warp with it (`metrics.warp_parts`).
+        """
+        out = self._texture(self._check_image(deformed), np.asarray(target_aus, np.float32))
+        return {name: np.asarray(value) for name, value in out.items()}
 
 
 class SavedModelBackend(Backend):

@@ -27,6 +27,9 @@ META_CSV = "synthetic_meta.csv"
 EditFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
 """(images, source_aus, target_aus) → maps by name ("edited", "deformed", "grid")."""
 
+TextureFn = Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
+"""(deformed images, target_aus) → maps by name ("edited"): a model's texture branch alone."""
+
 
 @dataclass
 class EditSet:
@@ -41,6 +44,10 @@ class EditSet:
         targets: (N, S, S, 3) float32 in [-1, 1], render(identity, target_aus); synthetic only.
         true_flow: (N, S, S, 2) float32, true_edit_flow(identity, source, target); synthetic.
         regions: (N, S, S, 17) bool, where each AU acts (renderer masks); synthetic only.
+        textured_true_warp: (N, S, S, 3) float32, the input warped by the true flow and
+            then painted by the model's texture branch; synthetic data and a model
+            whose texture branch runs alone (a run directory) only; None in the
+            baselines, which have no texture branch.
     """
 
     inputs: np.ndarray
@@ -53,6 +60,7 @@ class EditSet:
     targets: np.ndarray | None = None
     true_flow: np.ndarray | None = None
     regions: np.ndarray | None = None
+    textured_true_warp: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -70,13 +78,13 @@ class EditSet:
     def no_edit(self) -> EditSet:
         """The baseline that returns every input unchanged (zero flow)."""
         return dataclasses.replace(self, edited=self.inputs, deformed=self.inputs,
-                                   flow=np.zeros_like(self.flow))
+                                   flow=np.zeros_like(self.flow), textured_true_warp=None)
 
     def ground_truth(self) -> EditSet:
         """The true edit as if a model had made it (synthetic data only)."""
         self._require_ground_truth()
         return dataclasses.replace(self, edited=self.targets, deformed=self.targets,
-                                   flow=self.true_flow)
+                                   flow=self.true_flow, textured_true_warp=None)
 
     def true_warp(self) -> EditSet:
         """The input warped by the true flow: the best a deformation alone can do.
@@ -87,7 +95,8 @@ class EditSet:
         """
         self._require_ground_truth()
         warped = self.warp_inputs(self.true_flow)
-        return dataclasses.replace(self, edited=warped, deformed=warped, flow=self.true_flow)
+        return dataclasses.replace(self, edited=warped, deformed=warped, flow=self.true_flow,
+                                   textured_true_warp=None)
 
     def warp_inputs(self, flow: np.ndarray) -> np.ndarray:
         """The inputs warped by a backward flow in pixels, (N, S, S, 2) as `flow`."""
@@ -190,6 +199,15 @@ def run_model(edit: EditFn, inputs: np.ndarray, source_aus: np.ndarray,
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
+def paint(texture: TextureFn, deformed: np.ndarray, target_aus: np.ndarray,
+          batch_size: int = 16) -> np.ndarray:
+    """A texture branch's edits of already deformed images, in batches: (N, S, S, 3) float32."""
+    return np.concatenate([
+        np.asarray(texture(deformed[start:start + batch_size],
+                           target_aus[start:start + batch_size])["edited"], np.float32)
+        for start in range(0, len(deformed), batch_size)])
+
+
 def load_arrays(index, image_size: int, limit: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Decodes (the first `limit` faces of) a dataset index into memory.
@@ -240,7 +258,8 @@ def dataset_edit_set(edit: EditFn | None, index, image_size: int,
 
 def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: int,
                        presets: dict[str, np.ndarray], faces: int = 50, split: str = "test",
-                       jitter: float = 0.1, seed: int = 0, batch_size: int = 16) -> EditSet:
+                       jitter: float = 0.1, seed: int = 0, batch_size: int = 16,
+                       texture: TextureFn | None = None) -> EditSet:
     """Edits `faces` faces of a synthetic dataset toward every preset, with ground truth.
 
     Faces are re-rendered at `image_size` from their identity seed and AUs (so input
@@ -257,6 +276,8 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
         jitter: per-face noise on each preset's active AUs.
         seed: fixes the jitter.
         batch_size: images per model call.
+        texture: the model's texture branch alone (e.g. `KerasBackend.texture`); when
+            given, it also paints the true warp (`EditSet.textured_true_warp`).
 
     Returns:
         An EditSet of faces × len(presets) edits with targets, true flows and regions.
@@ -287,6 +308,10 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
             regions.append(truth.regions)
     inputs_array, sources_array = np.stack(inputs), np.stack(sources)
     outputs = _edit_outputs(edit, inputs_array, sources_array, targets, batch_size)
-    return EditSet(inputs=inputs_array, source_aus=sources_array, target_aus=targets,
-                   expressions=tuple(labels), **outputs, targets=np.stack(truths),
-                   true_flow=np.stack(flows), regions=np.stack(regions))
+    edits = EditSet(inputs=inputs_array, source_aus=sources_array, target_aus=targets,
+                    expressions=tuple(labels), **outputs, targets=np.stack(truths),
+                    true_flow=np.stack(flows), regions=np.stack(regions))
+    if texture is None:
+        return edits
+    return dataclasses.replace(edits, textured_true_warp=paint(
+        texture, edits.true_warp().edited, targets, batch_size))

@@ -12,7 +12,11 @@ render in the changed region (as `ground_truth`'s `changed_l1`):
   `MOVED_PX`); its gap to `learned` is the cost of motion where nothing should move;
 - `true_length`: the model's directions with the true lengths (the cost of wrong lengths);
 - `true_direction`: the true directions with the model's lengths (the cost of wrong
-  directions).
+  directions);
+- `true_warp_textured` (when the model's texture branch can run alone, i.e. a run
+  directory): the input warped by the true flow, then painted by the model's texture
+  branch. What it leaves wrong is the texture branch's share of the error; against the
+  true warp alone (the `true_warp` baseline) it shows what the branch adds.
 
 With the independent AU regressor (`--au-regressor`) each entry also gets the AU error
 of its image: a warp that moves farther than the truth can read closer to the target
@@ -82,6 +86,8 @@ class WarpParts(Metric):
         changed = changed_pixels(edits.inputs, edits.targets)
         warped = {name: edits.warp_inputs(flow)
                   for name, flow in mixed_flows(edits.flow, edits.true_flow).items()}
+        if edits.textured_true_warp is not None:
+            warped["true_warp_textured"] = edits.textured_true_warp
         result = {"changed_l1": {name: masked_l1(images, edits.targets, changed)
                                  for name, images in warped.items()}}
         if self.regressor is not None:

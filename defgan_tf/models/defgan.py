@@ -120,14 +120,32 @@ class DefGAN(keras.Model):
             shape = tf.shape(image)
             grid = identity_grid(shape[0], image.shape[1], image.shape[2])
             deformed = image
-        if self.texture_generator is not None:
-            color, mask = self.texture_generator(deformed, target_aus, training=training)
-            color, mask = tf.cast(color, tf.float32), tf.cast(mask, tf.float32)
-            edited = mask * deformed + (1.0 - mask) * color
-        else:
-            color, mask = deformed, tf.ones_like(deformed[..., :1])
-            edited = deformed
-        return {"edited": edited, "deformed": deformed, "grid": grid, "color": color,
+        return {**self.texture(deformed, target_aus, training=training),
+                "deformed": deformed, "grid": grid}
+
+    def texture(self, deformed, target_aus, training=False):
+        """The texture branch alone (paper eq. 2–3): paints over an already deformed image.
+
+        `call` runs it on the model's own warp. Run on another image, such as a synthetic
+        face warped by its true motion, it tells how much of an edit's error the texture
+        branch leaves when the warp is perfect (`metrics.warp_parts`).
+
+        Args:
+            deformed: (B, H, W, 3) float in [-1, 1].
+            target_aus: (B, 17) float in [0, 1].
+
+        Returns:
+            dict of float32 tensors `edited`, `color` (B, H, W, 3) and `mask`
+            (B, H, W, 1); without a texture generator (`deformation_only`) the edit is
+            `deformed` itself and the mask is 1.
+        """
+        deformed = tf.cast(deformed, tf.float32)
+        if self.texture_generator is None:
+            return {"edited": deformed, "color": deformed,
+                    "mask": tf.ones_like(deformed[..., :1])}
+        color, mask = self.texture_generator(deformed, target_aus, training=training)
+        color, mask = tf.cast(color, tf.float32), tf.cast(mask, tf.float32)
+        return {"edited": mask * deformed + (1.0 - mask) * color, "color": color,
                 "mask": mask}
 
     def estimate_aus(self, image):

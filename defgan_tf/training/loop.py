@@ -367,11 +367,12 @@ class Trainer:
         next to `losses/d_au` (training faces) it shows whether the AU head is
         memorising the training faces (docs/training.md, "Tuning the synthetic run").
         """
-        def edit(images, source_aus, target_aus):
-            return {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
+        def numpy_maps(run):
+            return lambda *arrays: {k: v.numpy() for k, v in run(*arrays).items()}
 
-        edits = synthetic_edit_set(edit, self.config.data.path, self.config.model.image_size,
-                                   PRESETS, faces=EVAL_FACES)
+        edits = synthetic_edit_set(numpy_maps(self.model), self.config.data.path,
+                                   self.config.model.image_size, PRESETS, faces=EVAL_FACES,
+                                   texture=numpy_maps(self.model.texture))
         scalars = {}
         for name in EVAL_METRICS:
             scalars.update(_flatten(build_metric(name)(edits), name))

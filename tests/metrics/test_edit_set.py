@@ -65,3 +65,19 @@ def test_synthetic_edit_set_ground_truth_is_consistent(tiny_data_dir):
     assert np.array_equal(edits.inputs[0], edits.inputs[1])
     assert np.abs(edits.true_flow[1]).max() > 0.3
     assert edits.moved_regions()[1].any()
+
+
+def test_texture_branch_paints_the_true_warp_with_each_edits_targets(tiny_data_dir):
+    presets = {"neutral": PRESETS["neutral"], "surprise": PRESETS["surprise"]}
+
+    def texture(deformed, target_aus):  # brightens by the edit's AU01 target
+        return {"edited": deformed + target_aus[:, au_index("AU01"), None, None, None]}
+
+    edits = synthetic_edit_set(None, tiny_data_dir, 32, presets, faces=2, split="all",
+                               batch_size=3, texture=texture)
+    assert synthetic_edit_set(None, tiny_data_dir, 32, presets, faces=2,
+                              split="all").textured_true_warp is None
+    offset = edits.target_aus[:, au_index("AU01"), None, None, None]
+    assert offset.max() > 0  # surprise raises AU01, neutral does not
+    np.testing.assert_allclose(edits.textured_true_warp, edits.true_warp().edited + offset,
+                               atol=1e-6)

@@ -59,6 +59,17 @@ def test_no_edit_baseline_is_the_input_everywhere(edits_factory):
     assert len(set(result.values())) == 1 and result["learned"] > 0.1
 
 
+def test_texture_branch_on_the_true_warp_is_read_only_when_given(edits_factory):
+    edits = _edits(edits_factory, lambda t: 2 * t)
+    metric = build_metric("warp_parts")
+    assert "true_warp_textured" not in metric(edits)["changed_l1"]
+    brightened = dataclasses.replace(edits, textured_true_warp=edits.targets + 0.25)
+    result = metric(brightened)["changed_l1"]
+    assert result["true_warp_textured"] == pytest.approx(0.25)
+    assert result["learned"] == metric(edits)["changed_l1"]["learned"]
+    assert brightened.no_edit().textured_true_warp is None  # baselines have no texture branch
+
+
 class MeanRegressor:
     """Reads AU12 as an image's mean value, so every warped image reads differently."""
 

@@ -57,6 +57,23 @@ def test_deformation_only_edits_by_warp_alone():
     np.testing.assert_array_equal(out["mask"], np.ones((2, 32, 32, 1), np.float32))
 
 
+def test_texture_branch_alone_repaints_any_deformed_image():
+    model = tiny_model()
+    image, source, target = batch()
+    out = model(image, source, target)
+    again = model.texture(out["deformed"], target)
+    for name in ("edited", "color", "mask"):
+        np.testing.assert_allclose(again[name], out[name], atol=1e-6, err_msg=name)
+    other = batch(seed=1)[0]
+    painted = model.texture(other, target)
+    assert np.abs(painted["edited"] - out["edited"]).mean() > 0.1
+    mask = painted["mask"]
+    np.testing.assert_allclose(painted["edited"], mask * other + (1 - mask) * painted["color"],
+                               atol=1e-6)
+    warp_only = tiny_model("model.mode=deformation_only").texture(other, target)
+    np.testing.assert_array_equal(warp_only["edited"], other)
+
+
 def test_grid_offsets_are_bounded_by_max_offset():
     model = tiny_model("deformation.max_offset_px=2.0")
     head = model.deformation_generator.field_head
