@@ -118,10 +118,11 @@ def write_figures(edits: EditSet, edit, results: dict[str, Any], out: Path
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Runs the whole evaluation and writes its outputs; returns metrics.json's content."""
-    options = MetricOptions(au_regressor=args.au_regressor,
-                            inception_weights=args.inception_weights, embedder=args.embedder)
-    metrics, skipped = build_metrics(args.metrics, options)
     backend = load_backend(args.run)
+    options = MetricOptions(au_regressor=args.au_regressor,
+                            inception_weights=args.inception_weights, embedder=args.embedder,
+                            critic=backend.estimate_aus if backend.has_au_estimator else None)
+    metrics, skipped = build_metrics(args.metrics, options)
     data_dir, format = _data_source(args)
     presets = _presets(args.expressions)
     start = time.perf_counter()

@@ -12,7 +12,7 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     out = tmp_path / "eval"
     code = main(["--run", str(tiny_run_dir), "--data", str(tiny_data_dir), "--out", str(out),
                  "--faces", "2", "--split", "all", "--expressions", "neutral,surprise",
-                 "--metrics", "ground_truth,flow_error,concentration,warp_parts"])
+                 "--metrics", "ground_truth,flow_error,concentration,warp_parts,critic_au_error"])
     assert code == 0, capsys.readouterr().err
     results = json.loads((out / "metrics.json").read_text())
     assert results["edits"] == 4 and results["format"] == "synthetic"
@@ -31,6 +31,9 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     parts = results["metrics"]["warp_parts"]
     assert parts["model"]["changed_l1"]["true_warp_textured"] > 0
     assert "true_warp_textured" not in parts["no_edit"]["changed_l1"]
+    # The model's own AU head, read on the edits and on the true renders.
+    critic = results["metrics"]["critic_au_error"]
+    assert 0 < critic["ground_truth"]["mae"] != critic["model"]["mae"]
     report = (out / "report.md").read_text()
     assert "| flow_error.epe_moved |" in report and "![sample grid](samples.png)" in report
     assert "| metric | model | no edit | ground truth | true warp |" in report
@@ -45,7 +48,7 @@ def test_explicit_metric_without_its_file_is_an_error(tiny_run_dir, capsys):
 
 def test_default_metrics_skip_what_cannot_run():
     metrics, skipped = build_metrics(None, MetricOptions(embedder="none"))
-    assert {"au_error", "fid", "kid", "identity"} <= set(skipped)
+    assert {"au_error", "fid", "kid", "identity", "critic_au_error"} <= set(skipped)
     assert {"ground_truth", "flow_error", "concentration"} <= set(metrics)
     with pytest.raises(MetricUnavailableError):
         build_metrics(["fid"], MetricOptions())

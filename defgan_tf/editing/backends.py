@@ -75,6 +75,11 @@ class Backend(abc.ABC):
     def estimate_aus(self, image: np.ndarray) -> np.ndarray:
         """AU intensities of crops from the critic's AU head: (B, S, S, 3) → (B, 17)."""
 
+    @property
+    def has_au_estimator(self) -> bool:
+        """Whether `estimate_aus` works (a .tflite export may leave the AU head out)."""
+        return True
+
     def _check_image(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image, np.float32)
         expected = (self.image_size, self.image_size, 3)
@@ -325,6 +330,10 @@ class TFLiteBackend(Backend):
         target = np.asarray(target_aus, np.float32)[:, self._order]
         return self._graph.run(image=self._check_image(image), source_aus=source,
                                target_aus=target)
+
+    @property
+    def has_au_estimator(self) -> bool:
+        return self._estimator is not None
 
     def estimate_aus(self, image):
         if self._estimator is None:

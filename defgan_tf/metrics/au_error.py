@@ -3,10 +3,16 @@
 Measured by the independent AU regressor (au_regressor.py), never by the critic the
 generator was trained against. Pair it with pixel metrics: a regressor can reward
 the right AUs on an edit full of artifacts.
+
+`critic_au_error` is the same error read by the model's own critic (its AU head, the
+reading the generator was trained to satisfy). Next to `au_error` it shows how much
+of the AU the generator learned to show its critic the independent regressor does not
+see; its `ground_truth` baseline is the head's own error on true faces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,3 +62,36 @@ class AUError(Metric):
         return {"mae": float(errors.mean()),
                 "per_au": mae_per_au(measured, edits.target_aus),
                 "per_expression": group_mean(errors.mean(axis=1), edits.expressions)}
+
+
+class BatchedReader:
+    """An AU reading function (B, S, S, 3) → (B, 17) behind the regressor's `predict`.
+
+    Args:
+        read: e.g. `Backend.estimate_aus`.
+        batch_size: images per call.
+    """
+
+    def __init__(self, read: Callable[[np.ndarray], np.ndarray], batch_size: int = 64) -> None:
+        self.read, self.batch_size = read, batch_size
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) float32 in [-1, 1] → (N, 17) float32."""
+        return np.concatenate([np.asarray(self.read(images[start:start + self.batch_size]),
+                                          np.float32)
+                               for start in range(0, len(images), self.batch_size)])
+
+
+@register
+class CriticAUError(AUError):
+    """au_error read by the model's own critic AU head (see the module docstring)."""
+
+    name = "critic_au_error"
+
+    @classmethod
+    def from_options(cls, options: MetricOptions) -> CriticAUError:
+        if options.critic is None:
+            raise MetricUnavailableError("critic_au_error needs the model's AU head; this "
+                                         "model has none (a .tflite export without "
+                                         "'estimate_aus').")
+        return cls(BatchedReader(options.critic))

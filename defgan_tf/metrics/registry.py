@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import abc
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from defgan_tf.metrics.edit_set import EditSet
 
@@ -36,12 +39,15 @@ class MetricOptions:
         inception_weights: InceptionV3 no-top `.h5`/`.weights.h5` file (fid, kid).
         embedder: identity embedder name (identity), see defgan_tf.identity.
         kid_subset_size: images per KID subset (smaller sets use all images).
+        critic: the evaluated model's own AU reading, (B, S, S, 3) → (B, 17)
+            (`Backend.estimate_aus`; critic_au_error).
     """
 
     au_regressor: str | None = None
     inception_weights: str | None = None
     embedder: str = "dlib_resnet"
     kid_subset_size: int = 100
+    critic: Callable[[np.ndarray], np.ndarray] | None = None
 
 
 class Metric(abc.ABC):

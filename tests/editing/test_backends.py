@@ -169,8 +169,10 @@ def test_tflite_sidecar_problems(tflite_file, tmp_path):
         TFLiteBackend(copy)
     sidecar["image_size"] = SIZE
     (tmp_path / "model.tflite.json").write_text(json.dumps(sidecar))
+    without_head = TFLiteBackend(copy)
+    assert not without_head.has_au_estimator and TFLiteBackend(tflite_file).has_au_estimator
     with pytest.raises(BackendError, match="holds no AU estimator"):
-        TFLiteBackend(copy).estimate_aus(np.zeros((1, SIZE, SIZE, 3), np.float32))
+        without_head.estimate_aus(np.zeros((1, SIZE, SIZE, 3), np.float32))
 
 
 def test_wrong_crop_size_and_unknown_path(keras_backend, tmp_path):

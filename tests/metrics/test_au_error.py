@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from defgan_tf.aus import au_index
+from defgan_tf.metrics import MetricOptions, MetricUnavailableError, build_metric
 from defgan_tf.metrics.au_error import AUError
 
 
@@ -26,3 +27,22 @@ def test_errors_per_au_and_expression(edits_factory):
     assert result["per_expression"] == {"happy": pytest.approx(0.25 / 17),
                                         "sad": pytest.approx(0.59 / 17)}
     assert result["mae"] == pytest.approx(0.84 / 34)
+
+
+def test_critic_au_error_reads_the_models_own_head_in_batches(edits_factory):
+    calls = []
+
+    def head(images):  # reads AU12 as the image's mean value
+        calls.append(len(images))
+        aus = np.zeros((len(images), 17), np.float32)
+        aus[:, au_index("AU12")] = images.mean(axis=(1, 2, 3))
+        return aus
+
+    edits = edits_factory(n=5, edited=np.full((5, 8, 8, 3), 0.6, np.float32))
+    metric = build_metric("critic_au_error", MetricOptions(critic=head))
+    metric.regressor.batch_size = 2
+    assert metric(edits)["per_au"]["AU12"] == pytest.approx(0.4)  # target 1, read 0.6
+    assert calls == [2, 2, 1]
+    with pytest.raises(MetricUnavailableError, match="the model's AU head") as error:
+        build_metric("critic_au_error", MetricOptions())
+    assert error.value.fix is None  # skipped, not an error, when the model has no head

@@ -7,7 +7,7 @@ from defgan_tf.metrics import METRICS, MetricOptions, MetricUnavailableError, bu
 
 def test_every_issue_metric_is_registered():
     assert set(METRICS) == {"au_error", "identity", "concentration", "fid", "kid",
-                            "ground_truth", "flow_error", "warp_parts"}
+                            "ground_truth", "flow_error", "warp_parts", "critic_au_error"}
 
 
 def test_unknown_name_suggests_the_closest():
