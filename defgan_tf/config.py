@@ -192,6 +192,11 @@ class TrainConfig:
         "falls once the critic's AU head reads expressions (shared/notes/"
         "quickstart_feasibility.md)."
     )
+    diff_augment: bool = _field(
+        False, "Show the critic DiffAugment'd faces (colour, then a shift of up to 1/8 of the "
+        "side), real and generated, in every update: against a critic AU head that fits a "
+        "small training set (defgan_tf/ops/augment.py); False = the paper."
+    )
     max_steps: int | None = _field(None, "Stop after this many generator steps (smoke tests).")
     max_minutes: float | None = _field(
         None, "Stop (with a checkpoint) once training has run this long; None = no limit."

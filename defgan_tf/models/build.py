@@ -50,7 +50,8 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
         grid_mode=config.deformation.mode, max_offset_px=config.deformation.max_offset_px,
         integral_k=config.deformation.integral_k, padding=config.deformation.padding,
         loss_weights=dataclasses.asdict(config.losses), n_critic=config.train.n_critic,
-        embedder=embedder, ema_decay=m.ema_decay, seed=config.train.seed, name="defgan")
+        embedder=embedder, ema_decay=m.ema_decay, seed=config.train.seed,
+        diff_augment=config.train.diff_augment, name="defgan")
     return model
 
 

@@ -12,6 +12,7 @@ from defgan_tf.aus import NUM_AUS
 from defgan_tf.models.critic import Critic
 from defgan_tf.models.deformation_generator import DeformationGenerator
 from defgan_tf.models.texture_generator import TextureGenerator
+from defgan_tf.ops.augment import diff_augment
 from defgan_tf.ops.grids import integral_grid, offset_grid
 from defgan_tf.ops.warp import identity_grid, warp
 
@@ -44,8 +45,10 @@ class DefGAN(keras.Model):
             `embed(images, normalize=False)`), or None to skip the term.
         ema_decay: decay of the generator-weight moving average; 0 disables it.
         seed: seed of the model's own random generator (the gradient penalty's mixing
-            weights); its state is checkpointed, so a resumed run draws what a straight
-            run would have drawn.
+            weights, DiffAugment's draws); its state is checkpointed, so a resumed run
+            draws what a straight run would have drawn.
+        diff_augment: show the critic DiffAugment'd images, real and generated, in every
+            update (`defgan_tf.ops.augment`); inference is never augmented.
     """
 
     def __init__(self, texture_generator: TextureGenerator | None,
@@ -53,7 +56,8 @@ class DefGAN(keras.Model):
                  image_size: int, mode: str = "defgan", grid_mode: str = "offset",
                  max_offset_px: float = 5.0, integral_k: float = 2.0, padding: str = "border",
                  loss_weights: dict[str, Any] | None = None, n_critic: int = 1,
-                 embedder: Any = None, ema_decay: float = 0.0, seed: int = 0, **kwargs):
+                 embedder: Any = None, ema_decay: float = 0.0, seed: int = 0,
+                 diff_augment: bool = False, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}. Received: mode={mode!r}")
@@ -71,6 +75,7 @@ class DefGAN(keras.Model):
         self.loss_weights = dict(loss_weights or {})
         self.n_critic, self.embedder, self.ema_decay = n_critic, embedder, ema_decay
         self.rng = tf.random.Generator.from_seed(seed)
+        self.diff_augment = diff_augment
         # Every variable exists once the constructor returns (Keras locks a layer's state
         # after its first call): the networks, the weight averages and the loss trackers.
         self._build_networks()
@@ -213,6 +218,10 @@ class DefGAN(keras.Model):
         """ε ~ U(0, 1) per sample for the gradient penalty's x̂ = ε·real + (1 − ε)·fake."""
         return self.rng.uniform([batch])
 
+    def critic_view(self, images):
+        """What the critic is shown in training: `images`, or their DiffAugment."""
+        return diff_augment(images, self.rng) if self.diff_augment else images
+
     def _weight(self, name: str) -> float:
         return float(self.loss_weights.get(name, 0.0))
 
@@ -242,7 +251,7 @@ class DefGAN(keras.Model):
         for i in range(self.n_critic):
             variables = self.critic.regression_variables
             with tf.GradientTape() as tape:
-                _, real_aus = self.critic(data["image"][i], training=True)
+                _, real_aus = self.critic(self.critic_view(data["image"][i]), training=True)
                 error = losses.au_regression(real_aus, data["source_aus"][i])
                 scaled = optimizer.scale_loss(error * self._replica_scale())
             optimizer.apply(tape.gradient(scaled, variables), variables)
@@ -258,13 +267,14 @@ class DefGAN(keras.Model):
 
     def _critic_gradients(self, image, source_aus, target_aus):
         fake = tf.stop_gradient(self(image, source_aus, target_aus, training=True)["edited"])
+        real, fake = self.critic_view(image), self.critic_view(fake)
         variables = self.critic.trainable_variables
         with tf.GradientTape() as tape:
-            real_scores, real_aus = self.critic(image, training=True)
+            real_scores, real_aus = self.critic(real, training=True)
             fake_scores, _ = self.critic(fake, training=True)
             wasserstein = losses.critic_wasserstein(real_scores, fake_scores)
             penalty = losses.gradient_penalty(
-                lambda x: self.critic(x, training=True)[0], image, fake,
+                lambda x: self.critic(x, training=True)[0], real, fake,
                 epsilon=self.mixing_weights(tf.shape(image)[0]))
             au_error = losses.au_regression(real_aus, source_aus)
             loss = (wasserstein + self._weight("lambda_gp") * penalty
@@ -279,13 +289,13 @@ class DefGAN(keras.Model):
         """Every generator loss term of DESIGN.md §3, unweighted, plus the weighted `g_loss`."""
         out = self(image, source_aus, target_aus, training=True)
         back = self(out["edited"], target_aus, source_aus, training=True)
-        fake_scores, edited_aus = self.critic(out["edited"], training=True)
+        fake_scores, edited_aus = self.critic(self.critic_view(out["edited"]), training=True)
         terms = {
             "g_adv": losses.generator_adversarial(fake_scores),
             "g_cyc": losses.cycle_loss(back["edited"], image),
         }
         if self.deformation_generator is not None:
-            _, deformed_aus = self.critic(out["deformed"], training=True)
+            _, deformed_aus = self.critic(self.critic_view(out["deformed"]), training=True)
             terms["g_exp"] = losses.expression_loss(
                 edited_aus, deformed_aus, target_aus, self._weight("beta_d"))
             terms["g_comp"] = losses.composition_loss(out["grid"], back["grid"])

@@ -145,9 +145,10 @@ def test_critic_outputs_scores_and_aus():
     assert scores.shape == (3,) and aus.shape == (3, 17)
 
 
-@pytest.mark.parametrize("mode", ["defgan", "texture_only", "deformation_only"])
-def test_train_steps_change_weights_and_report_every_term(mode):
-    model = tiny_model(f"model.mode={mode}")
+@pytest.mark.parametrize("mode, augment", [("defgan", False), ("texture_only", False),
+                                           ("deformation_only", False), ("defgan", True)])
+def test_train_steps_change_weights_and_report_every_term(mode, augment):
+    model = tiny_model(f"model.mode={mode}", f"train.diff_augment={augment}")
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
                   g_optimizer=keras.optimizers.Adam(1e-3))
     before = [v.numpy().copy() for v in model.trainable_variables]
@@ -164,6 +165,16 @@ def test_train_steps_change_weights_and_report_every_term(mode):
     if mode == "defgan":
         expected |= {"g_comp", "g_tv", "g_def", "g_mask"}
     assert expected <= set(logs)
+
+
+def test_diff_augment_changes_only_what_the_critic_is_shown():
+    image, source, target = batch()
+    augmented, plain = tiny_model("train.diff_augment=true"), tiny_model()
+    assert np.abs(augmented.critic_view(image) - image).mean() > 0.05
+    np.testing.assert_array_equal(plain.critic_view(image), image)
+    plain.set_weights(augmented.get_weights())
+    np.testing.assert_array_equal(augmented(image, source, target)["edited"],
+                                  plain(image, source, target)["edited"])  # inference
 
 
 @pytest.mark.parametrize("norm", ["squared", "l1"])
