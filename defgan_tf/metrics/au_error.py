@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from defgan_tf.aus import AU_CODES
-from defgan_tf.metrics.edit_set import EditSet, group_mean
+from defgan_tf.metrics.edit_set import EditSet, group_mean, in_batches
 from defgan_tf.metrics.registry import Metric, MetricOptions, MetricUnavailableError, register
 
 if TYPE_CHECKING:  # imported lazily: `python -m defgan_tf.metrics.au_regressor` runs it
@@ -77,9 +77,7 @@ class BatchedReader:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """(N, S, S, 3) float32 in [-1, 1] → (N, 17) float32."""
-        return np.concatenate([np.asarray(self.read(images[start:start + self.batch_size]),
-                                          np.float32)
-                               for start in range(0, len(images), self.batch_size)])
+        return in_batches(self.read, images, batch_size=self.batch_size)
 
 
 @register

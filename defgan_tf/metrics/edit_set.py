@@ -199,13 +199,12 @@ def run_model(edit: EditFn, inputs: np.ndarray, source_aus: np.ndarray,
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def paint(texture: TextureFn, deformed: np.ndarray, target_aus: np.ndarray,
-          batch_size: int = 16) -> np.ndarray:
-    """A texture branch's edits of already deformed images, in batches: (N, S, S, 3) float32."""
+def in_batches(run: Callable[..., np.ndarray], *arrays: np.ndarray,
+               batch_size: int = 16) -> np.ndarray:
+    """`run` on consecutive slices of `arrays` (same length), results concatenated as float32."""
     return np.concatenate([
-        np.asarray(texture(deformed[start:start + batch_size],
-                           target_aus[start:start + batch_size])["edited"], np.float32)
-        for start in range(0, len(deformed), batch_size)])
+        np.asarray(run(*(array[start:start + batch_size] for array in arrays)), np.float32)
+        for start in range(0, len(arrays[0]), batch_size)])
 
 
 def load_arrays(index, image_size: int, limit: int | None = None
@@ -313,5 +312,6 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
                     true_flow=np.stack(flows), regions=np.stack(regions))
     if texture is None:
         return edits
-    return dataclasses.replace(edits, textured_true_warp=paint(
-        texture, edits.true_warp().edited, targets, batch_size))
+    painted = in_batches(lambda deformed, aus: texture(deformed, aus)["edited"],
+                         edits.true_warp().edited, targets, batch_size=batch_size)
+    return dataclasses.replace(edits, textured_true_warp=painted)
