@@ -118,7 +118,7 @@ def write_figures(edits: EditSet, edit, results: dict[str, Any], out: Path
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Runs the whole evaluation and writes its outputs; returns metrics.json's content."""
-    backend = load_backend(args.run)
+    backend = load_backend(args.run, use_ema=not args.no_ema)
     options = MetricOptions(au_regressor=args.au_regressor,
                             inception_weights=args.inception_weights, embedder=args.embedder,
                             critic=backend.estimate_aus if backend.has_au_estimator else None)
@@ -139,7 +139,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     results = measure(metrics, edits, skipped)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    summary = {"model": str(args.run), "backend": backend.name, "data": str(data_dir),
+    summary = {"model": str(args.run), "backend": backend.name, "weights": backend.weights,
+               "data": str(data_dir),
                "format": format, "split": args.split, "image_size": backend.image_size,
                "faces": len(edits) // len(presets), "edits": len(edits),
                "expressions": list(presets), "jitter": args.jitter, "seed": args.seed,
@@ -178,6 +179,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="U(-j, j) noise on each preset's AUs, per face (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="fixes the jitter")
     parser.add_argument("--batch-size", type=int, default=16, help="images per model call")
+    parser.add_argument("--no-ema", action="store_true",
+                        help="measure a run's raw generator weights instead of their moving "
+                             "average (model.ema_decay > 0)")
     args = parser.parse_args(argv)
     if args.out is None:
         run = Path(args.run)

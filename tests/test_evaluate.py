@@ -16,6 +16,7 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     assert code == 0, capsys.readouterr().err
     results = json.loads((out / "metrics.json").read_text())
     assert results["edits"] == 4 and results["format"] == "synthetic"
+    assert results["weights"] == "raw"  # the tiny run kept no moving average
     flow = results["metrics"]["flow_error"]
     assert flow["ground_truth"]["epe"] == 0.0  # the true edit has no flow error
     assert flow["no_edit"]["offset_moved"] == 0.0
@@ -35,6 +36,7 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     critic = results["metrics"]["critic_au_error"]
     assert 0 < critic["ground_truth"]["mae"] != critic["model"]["mae"]
     report = (out / "report.md").read_text()
+    assert "generator weights: raw." in report
     assert "| flow_error.epe_moved |" in report and "![sample grid](samples.png)" in report
     assert "| metric | model | no edit | ground truth | true warp |" in report
     for name in ("samples.png", "stages.png", "au_sweep.png", "differences.png"):

@@ -52,10 +52,13 @@ class Backend(abc.ABC):
     Attributes:
         name: "keras", "saved_model" or "tflite".
         image_size: side S of the square crops the model edits.
+        weights: which generator weights edit: "ema" (the run's moving average), "raw",
+            or "as exported" (an export chose when it was written).
     """
 
     name: str
     image_size: int
+    weights: str = "as exported"
 
     @abc.abstractmethod
     def edit(self, image: np.ndarray, source_aus: np.ndarray,
@@ -100,6 +103,7 @@ class KerasBackend(Backend):
     """
 
     name = "keras"
+    weights = "raw"
 
     def __init__(self, model, image_size: int):
         import tensorflow as tf
@@ -137,7 +141,10 @@ class KerasBackend(Backend):
                 f"(model.image_size={size}); was it trained with another config? "
                 f"({first_line})"
             ) from None
-        return cls(model, config.model.image_size)
+        backend = cls(model, config.model.image_size)
+        if use_ema and model.ema_weights:
+            backend.weights = "ema"
+        return backend
 
     def edit(self, image, source_aus, target_aus):
         out = self._edit(self._check_image(image), np.asarray(source_aus, np.float32),
@@ -346,8 +353,13 @@ class TFLiteBackend(Backend):
         return result
 
 
-def load_backend(path: str | pathlib.Path) -> Backend:
+def load_backend(path: str | pathlib.Path, use_ema: bool = True) -> Backend:
     """Opens a model by what the path holds: run directory, SavedModel or .tflite file.
+
+    Args:
+        path: the model.
+        use_ema: for a run directory, its generators' moving-average weights when the
+            run kept them (an export has already chosen, see `export.use_ema`).
 
     Raises:
         BackendError: the path is none of the three (the message says what each needs).
@@ -358,7 +370,7 @@ def load_backend(path: str | pathlib.Path) -> Backend:
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return SavedModelBackend(path)
     if path.is_dir() and (path / "config.yaml").is_file():
-        return KerasBackend.from_run(path)
+        return KerasBackend.from_run(path, use_ema=use_ema)
     raise BackendError(
         f"--model {str(path)!r} is not a model: expected a training run directory (with "
         "config.yaml and checkpoints/), a SavedModel directory (with saved_model.pb) or a "

@@ -56,7 +56,8 @@ def markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
              f"{results['edits']} edits: {results['faces']} faces × "
              f"{len(results['expressions'])} expressions ({', '.join(results['expressions'])}), "
              f"data `{results['data']}` ({results['split']} split), image size "
-             f"{results['image_size']}. Baselines: *no edit* returns the input unchanged; "
+             f"{results['image_size']}, generator weights: {results['weights']}. "
+             "Baselines: *no edit* returns the input unchanged; "
              "*ground truth* is the true render of the target and *true warp* the input "
              "warped by the true motion, the best a deformation alone can do (synthetic "
              "data only).", "",

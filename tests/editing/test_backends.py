@@ -219,3 +219,23 @@ def test_run_dir_and_its_exports_edit_alike(tiny_run_dir, astronaut, tmp_path):
                                    atol=1e-5)
         np.testing.assert_allclose(result.faces[0].maps["grid"],
                                    results[0].faces[0].maps["grid"], atol=1e-5)
+
+
+def test_run_dir_edits_with_its_moving_average_unless_asked_not_to(tiny_run_dir, tmp_path,
+                                                                   tiny_config_overrides):
+    from defgan_tf.config import load_config
+    from defgan_tf.training.loop import Trainer
+
+    run_dir = tmp_path / "ema_run"
+    config = load_config(None, [*tiny_config_overrides, "train.max_steps=2",
+                                "model.ema_decay=0.5"])
+    Trainer(config, run_dir, progress=False).run()
+    ema, raw = load_backend(run_dir), load_backend(run_dir, use_ema=False)
+    assert (ema.weights, raw.weights) == ("ema", "raw")
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype(np.float32)
+    source, target = rng.uniform(0, 1, (2, 2, NUM_AUS)).astype(np.float32)
+    assert np.abs(ema.edit(image, source, target)["edited"]
+                  - raw.edit(image, source, target)["edited"]).max() > 1e-4
+    # A run that kept no average edits with its raw weights either way.
+    assert load_backend(tiny_run_dir).weights == "raw"
