@@ -196,7 +196,7 @@ class TrainConfig:
         False, "Show the critic DiffAugment'd faces (colour, then a shift of up to 1/8 of the "
         "side), real and generated, in every update: against a critic AU head that fits a "
         "small training set (defgan_tf/ops/augment.py). On the synthetic faces it made the "
-        "head and the edits worse (docs/training.md); False = the paper."
+        "head and the edits worse (docs/tuning.md); False = the paper."
     )
     max_steps: int | None = _field(None, "Stop after this many generator steps (smoke tests).")
     max_minutes: float | None = _field(

@@ -20,8 +20,8 @@ render in the changed region (as `ground_truth`'s `changed_l1`):
 
 With the independent AU regressor (`--au-regressor`) each entry also gets the AU error
 of its image: a warp that moves farther than the truth can read closer to the target
-AUs, standing in for texture it cannot make (docs/training.md, "Tuning the synthetic
-run", reads both for configs/synthetic.yaml).
+AUs, standing in for texture it cannot make (docs/tuning.md, "Why AU error and
+pixels pull apart", reads both for configs/synthetic.yaml).
 """
 
 from __future__ import annotations

@@ -23,8 +23,7 @@ class DeformationGenerator(Generator):
     up, so it is smooth between cells 2^n_down pixels apart by construction. Facial
     motion is that smooth, pixel-to-pixel swirls are not; but on the synthetic faces
     it moved whole regions (cheeks, outlines) with the features, which smooth fields
-    make cheap (docs/training.md, "Tuning the synthetic run"), so "conv" stays the
-    default.
+    make cheap (docs/tuning.md), so "conv" stays the default.
 
     Args:
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.

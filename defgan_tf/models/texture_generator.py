@@ -23,7 +23,7 @@ class TextureGenerator(Generator):
             A stride-2 transposed conv makes even and odd output pixels with different
             taps of its kernel, so even smooth features come out as a period-2
             checkerboard, and where the mask keeps the deformed image no loss trains it
-            away (docs/training.md).
+            away (docs/tuning.md, "Fifth round").
 
     Call:
         deformed: (B, H, W, 3) float in [-1, 1]; target_aus: (B, 17) in [0, 1].

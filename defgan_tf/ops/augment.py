@@ -3,7 +3,7 @@
 With a few thousand training faces the critic's AU head fits them closely (squared AU
 error 0.002 on training faces against 0.019 on held-out ones at the end of
 `configs/synthetic.yaml`), and the generator learns edits that head credits and an
-independent AU regressor does not (docs/training.md, "Where the AU error is left").
+independent AU regressor does not (docs/tuning.md, "Where the AU error is left").
 DiffAugment applies the same random family of transforms to every image the critic
 sees, real and generated, in the critic's and the generator's updates; the transforms
 are differentiable, so the generator is trained through them. A colour shift and a

@@ -365,7 +365,7 @@ class Trainer:
         what its wrong motion costs in pixels (warp_parts).
         Also the critic's AU error on the held-out true renders, `critic.au_mse_heldout`:
         next to `losses/d_au` (training faces) it shows whether the AU head is
-        memorising the training faces (docs/training.md, "Tuning the synthetic run").
+        memorising the training faces (docs/tuning.md, "Where run 2 still goes wrong").
         """
         def numpy_maps(run):
             return lambda *arrays: {k: v.numpy() for k, v in run(*arrays).items()}
