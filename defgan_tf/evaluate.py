@@ -140,8 +140,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"model": str(args.run), "backend": backend.name, "weights": backend.weights,
-               "data": str(data_dir),
-               "format": format, "split": args.split, "image_size": backend.image_size,
+               "data": str(data_dir), "format": format, "split": args.split,
+               "image_size": backend.image_size,
                "faces": len(edits) // len(presets), "edits": len(edits),
                "expressions": list(presets), "jitter": args.jitter, "seed": args.seed,
                "edit_seconds": round(edit_seconds, 2),

@@ -100,15 +100,16 @@ class KerasBackend(Backend):
     Args:
         model: a DefGAN (or any callable with its `call` and `estimate_aus` signature).
         image_size: side of the crops the model was built for.
+        weights: which generator weights the model holds, "raw" or "ema" (reported by
+            the evaluation; `from_run` sets it).
     """
 
     name = "keras"
-    weights = "raw"
 
-    def __init__(self, model, image_size: int):
+    def __init__(self, model, image_size: int, weights: str = "raw"):
         import tensorflow as tf
 
-        self.model, self.image_size = model, int(image_size)
+        self.model, self.image_size, self.weights = model, int(image_size), weights
         self._edit = tf.function(
             lambda image, source, target: model(image, source, target, training=False),
             reduce_retracing=True)
@@ -141,10 +142,8 @@ class KerasBackend(Backend):
                 f"(model.image_size={size}); was it trained with another config? "
                 f"({first_line})"
             ) from None
-        backend = cls(model, config.model.image_size)
-        if use_ema and model.ema_weights:
-            backend.weights = "ema"
-        return backend
+        return cls(model, config.model.image_size,
+                   weights="ema" if use_ema and model.ema_weights else "raw")
 
     def edit(self, image, source_aus, target_aus):
         out = self._edit(self._check_image(image), np.asarray(source_aus, np.float32),
