@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -366,3 +368,16 @@ class DefGAN(keras.Model):
             current = tf.identity(var)
             var.assign(ema)
             ema.assign(current)
+
+    @contextmanager
+    def averaged_generators(self) -> Iterator[None]:
+        """Inside the block the generators hold their moving averages, when the model
+        keeps them (`model.ema_decay` > 0): what samples, evaluation and export show."""
+        if not self.ema_weights:
+            yield
+            return
+        self.swap_ema()
+        try:
+            yield
+        finally:
+            self.swap_ema()

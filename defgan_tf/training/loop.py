@@ -362,7 +362,8 @@ class Trainer:
         The same registered metrics as `python -m defgan_tf.evaluate` (without the AU
         regressor, which needs its own training): whether the deformation follows the
         true motion (flow_error), where the edit lands (concentration, ground_truth) and
-        what its wrong motion costs in pixels (warp_parts).
+        what its wrong motion costs in pixels (warp_parts), of the generators' moving
+        average when the run keeps one (what evaluate and export use).
         Also the critic's AU error on the held-out true renders, `critic.au_mse_heldout`:
         next to `losses/d_au` (training faces) it shows whether the AU head is
         memorising the training faces (docs/tuning.md, "Where run 2 still goes wrong").
@@ -370,9 +371,10 @@ class Trainer:
         def numpy_maps(run):
             return lambda *arrays: {k: v.numpy() for k, v in run(*arrays).items()}
 
-        edits = synthetic_edit_set(numpy_maps(self.model), self.config.data.path,
-                                   self.config.model.image_size, PRESETS, faces=EVAL_FACES,
-                                   texture=numpy_maps(self.model.texture))
+        with self.model.averaged_generators():
+            edits = synthetic_edit_set(numpy_maps(self.model), self.config.data.path,
+                                       self.config.model.image_size, PRESETS, faces=EVAL_FACES,
+                                       texture=numpy_maps(self.model.texture))
         scalars = {}
         for name in EVAL_METRICS:
             scalars.update(_flatten(build_metric(name)(edits), name))
@@ -387,12 +389,9 @@ class Trainer:
     def write_samples(self, step: int) -> Path:
         """Writes the sample grid to TensorBoard and to `samples/step_<step>.png`."""
         images, source_aus, target_aus = self.samples
-        swap = bool(self.model.ema_weights)
-        if swap:
-            self.model.swap_ema()
-        outputs = {k: v.numpy() for k, v in self.model(images, source_aus, target_aus).items()}
-        if swap:
-            self.model.swap_ema()
+        with self.model.averaged_generators():
+            outputs = {k: v.numpy()
+                       for k, v in self.model(images, source_aus, target_aus).items()}
         grid = sample_grid(outputs, images, self.config.deformation.max_offset_px)
         with self.writer.as_default(step=step):
             tf.summary.image("samples/input|deformed|mask|color|edited|flow", grid[None])

@@ -229,6 +229,20 @@ def test_ema_weights_trail_the_generator_and_swap_back():
     np.testing.assert_array_equal(model.generator_variables()[0].numpy(), averaged[0])
     model.swap_ema()
     np.testing.assert_array_equal(model.generator_variables()[0].numpy(), live[0])
+    with model.averaged_generators():
+        np.testing.assert_array_equal(model.generator_variables()[0].numpy(), averaged[0])
+    np.testing.assert_array_equal(model.generator_variables()[0].numpy(), live[0])
+    with pytest.raises(RuntimeError), model.averaged_generators():
+        raise RuntimeError("an evaluation that fails half-way")
+    np.testing.assert_array_equal(model.generator_variables()[0].numpy(), live[0])
+
+
+def test_averaged_generators_is_a_no_op_without_an_average():
+    model = tiny_model()
+    before = [v.numpy().copy() for v in model.generator_variables()]
+    with model.averaged_generators():
+        assert all(np.array_equal(v.numpy(), b)
+                   for v, b in zip(model.generator_variables(), before))
 
 
 def test_mixed_float16_step_uses_loss_scaling_and_stays_finite():
