@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--face-index", type=int,
                         help="edit only this face, 0 = largest (default: every face; the "
                              "largest for --sweep/--all-expressions/video)")
+    parser.add_argument("--no-ema", action="store_true",
+                        help="edit with a run directory's raw generator weights instead of "
+                             "their moving average (runs with model.ema_decay > 0)")
     parser.add_argument("--detector", choices=DETECTORS, default="hog",
                         help="dlib HOG (default), dlib CNN (slower, more poses) or OpenCV Haar")
     parser.add_argument("--crop-padding", type=float, default=CROP_PADDING,
@@ -222,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         inputs = expand_inputs(args.inputs)
         if not inputs:
             raise ValueError(f"no image or video matches {' '.join(args.inputs)}.")
-        editor = Editor.from_path(args.model, detector=args.detector, presets=presets,
-                                  padding=args.crop_padding)
+        editor = Editor.from_path(args.model, use_ema=not args.no_ema, detector=args.detector,
+                                  presets=presets, padding=args.crop_padding)
     except ValueError as error:
         print(f"defgan-edit: error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -26,7 +26,8 @@ def warm(tiny_run_dir, loaded, monkeypatch):
 
     real = editor.load_backend
     monkeypatch.setattr(editor, "load_backend",
-                        lambda path: loaded if pathlib.Path(path) == tiny_run_dir else real(path))
+                        lambda path, use_ema=True: loaded if pathlib.Path(path) == tiny_run_dir
+                        else real(path, use_ema))
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,27 @@ def test_not_a_model(photos, tmp_path, capsys):
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", tmp_path,
                           "--expression", "happy")
     assert status == 2 and "is not a model: expected a training run directory" in err
+
+
+def test_no_ema_asks_for_the_raw_weights(loaded, tiny_run_dir, photos, tmp_path, capsys,
+                                         monkeypatch):
+    from defgan_tf.editing import editor
+
+    asked = []
+    monkeypatch.setattr(editor, "load_backend",
+                        lambda path, use_ema=True: asked.append(use_ema) or loaded)
+    status, _, _ = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir,
+                        "--expression", "happy", "--out", tmp_path, "--no-ema")
+    assert status == 0 and asked == [False]
+
+
+def test_no_ema_on_an_export_is_a_usage_error(photos, tmp_path, capsys):
+    export = tmp_path / "model.tflite"
+    export.write_bytes(b"never read")
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", export,
+                          "--expression", "happy", "--no-ema")
+    assert status == 2
+    assert "holds only the weights it was exported with; the raw weights (--no-ema)" in err
 
 
 def test_sweep_grid_and_animation(warm, tiny_run_dir, photos, tmp_path, capsys):

@@ -361,9 +361,18 @@ def load_backend(path: str | pathlib.Path, use_ema: bool = True) -> Backend:
             run kept them (an export has already chosen, see `export.use_ema`).
 
     Raises:
-        BackendError: the path is none of the three (the message says what each needs).
+        BackendError: the path is none of the three (the message says what each needs), or
+            `use_ema=False` asks an export for weights it no longer has.
     """
     path = pathlib.Path(path)
+    export = ((path.is_file() and path.suffix == ".tflite")
+              or (path.is_dir() and (path / "saved_model.pb").is_file()))
+    if export and not use_ema:
+        # Silently editing with the exported weights would answer a different question.
+        raise BackendError(
+            f"{path}: an exported model holds only the weights it was exported with; the "
+            "raw weights (--no-ema) need the training run directory, or an export made "
+            "with --no-ema.")
     if path.is_file() and path.suffix == ".tflite":
         return TFLiteBackend(path)
     if path.is_dir() and (path / "saved_model.pb").is_file():

@@ -125,9 +125,13 @@ class Editor:
         self.padding = padding
 
     @classmethod
-    def from_path(cls, model: str | pathlib.Path, **kwargs) -> Editor:
-        """An editor for a run directory, SavedModel directory or .tflite file."""
-        return cls(load_backend(model), **kwargs)
+    def from_path(cls, model: str | pathlib.Path, use_ema: bool = True, **kwargs) -> Editor:
+        """An editor for a run directory, SavedModel directory or .tflite file.
+
+        `use_ema=False` edits with a run directory's raw generator weights instead of
+        their moving average (see `load_backend`).
+        """
+        return cls(load_backend(model, use_ema=use_ema), **kwargs)
 
     @property
     def image_size(self) -> int:

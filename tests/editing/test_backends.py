@@ -182,6 +182,12 @@ def test_wrong_crop_size_and_unknown_path(keras_backend, tmp_path):
         load_backend(tmp_path)
 
 
+def test_exports_refuse_to_load_raw_weights(saved_model_dir, tflite_file):
+    for export in (saved_model_dir, tflite_file):
+        with pytest.raises(BackendError, match="the raw weights .--no-ema. need the training"):
+            load_backend(export, use_ema=False)
+
+
 def test_image_range_round_trip():
     pixels = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
     np.testing.assert_array_equal(images_from_model(images_to_model(pixels)), pixels)
