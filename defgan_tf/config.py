@@ -78,8 +78,8 @@ class ModelConfig:
     ema_decay: float = _field(
         0.0, "Exponential moving average of the generators' weights, used for samples, "
         "evaluation and export (`--no-ema` opts out); 0 = off. The average keeps "
-        "ema_decay^steps of the initial weights: 0.998 suits a 3000-step run "
-        "(configs/synthetic.yaml, docs/tuning.md)."
+        "ema_decay^steps of the initial weights; 0.999 for the 3000 steps of "
+        "configs/synthetic.yaml (docs/tuning.md)."
     )
 
 
