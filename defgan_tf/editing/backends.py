@@ -365,22 +365,21 @@ def load_backend(path: str | pathlib.Path, use_ema: bool = True) -> Backend:
             `use_ema=False` asks an export for weights it no longer has.
     """
     path = pathlib.Path(path)
-    export = ((path.is_file() and path.suffix == ".tflite")
-              or (path.is_dir() and (path / "saved_model.pb").is_file()))
-    if export and not use_ema:
+    if path.is_file() and path.suffix == ".tflite":
+        export = TFLiteBackend
+    elif path.is_dir() and (path / "saved_model.pb").is_file():
+        export = SavedModelBackend
+    elif path.is_dir() and (path / "config.yaml").is_file():
+        return KerasBackend.from_run(path, use_ema=use_ema)
+    else:
+        raise BackendError(
+            f"--model {str(path)!r} is not a model: expected a training run directory (with "
+            "config.yaml and checkpoints/), a SavedModel directory (with saved_model.pb) or "
+            "a .tflite file (with its .tflite.json sidecar).")
+    if not use_ema:
         # Silently editing with the exported weights would answer a different question.
         raise BackendError(
             f"{path}: an exported model holds only the weights it was exported with; the "
             "raw weights (--no-ema) need the training run directory, or an export made "
             "with --no-ema.")
-    if path.is_file() and path.suffix == ".tflite":
-        return TFLiteBackend(path)
-    if path.is_dir() and (path / "saved_model.pb").is_file():
-        return SavedModelBackend(path)
-    if path.is_dir() and (path / "config.yaml").is_file():
-        return KerasBackend.from_run(path, use_ema=use_ema)
-    raise BackendError(
-        f"--model {str(path)!r} is not a model: expected a training run directory (with "
-        "config.yaml and checkpoints/), a SavedModel directory (with saved_model.pb) or a "
-        ".tflite file (with its .tflite.json sidecar)."
-    )
+    return export(path)
