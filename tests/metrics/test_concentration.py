@@ -27,3 +27,21 @@ def test_edit_outside_scores_zero_and_no_edit_is_undefined(edits_factory):
     metric = build_metric("concentration")
     assert metric(edits_factory(edited=edited))["share"] == 0.0
     assert np.isnan(metric(edits_factory())["share"])
+
+
+def test_offsets_inside_and_outside_the_regions(edits_factory):
+    flow = np.zeros((2, 8, 8, 2), np.float32)
+    flow[:, :, :4, 1] = 3.0   # inside AU12's region (left half): 3 px down
+    flow[:, :, 4:, 0] = -1.5  # outside: 1.5 px left
+    result = build_metric("concentration")(edits_factory(flow=flow))
+    assert result["offset_inside"] == pytest.approx(3.0)
+    assert result["offset_outside"] == pytest.approx(1.5)
+    assert result["offset_ratio"] == pytest.approx(2.0)
+
+
+def test_offset_ratio_is_undefined_without_motion_outside(edits_factory):
+    flow = np.zeros((2, 8, 8, 2), np.float32)
+    flow[:, :, :4] = 1.0
+    result = build_metric("concentration")(edits_factory(flow=flow))
+    assert result["offset_outside"] == 0.0
+    assert np.isnan(result["offset_ratio"])
