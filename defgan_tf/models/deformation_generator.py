@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from defgan_tf.models.layers import UpsampleConv, tile_aus
+from defgan_tf.models.layers import UpsampleConv
 from defgan_tf.models.trunk import Generator
 
 DECODERS = ("conv", "bilinear")
@@ -51,11 +51,9 @@ class DeformationGenerator(Generator):
 
     def call(self, image, source_aus, target_aus):
         height, width = image.shape[1], image.shape[2]
-        parts = [keras.ops.cast(image, "float32")]
-        if self.sees_source:
-            parts.append(tile_aus(source_aus, height, width))
-        parts.append(tile_aus(target_aus, height, width))
-        x = self.trunk(keras.ops.concatenate(parts, axis=-1))
+        aus = [source_aus, target_aus] if self.sees_source else [target_aus]
+        aus = keras.ops.concatenate([keras.ops.cast(a, "float32") for a in aus], axis=-1)
+        x = self.trunk(keras.ops.cast(image, "float32"), aus)
         for layer in self.ups:
             x = layer(x)
         field = self.field_head(x)

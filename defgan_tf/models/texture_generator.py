@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from defgan_tf.models.layers import ConvNormReLU, UpsampleConv, conv, tile_aus
+from defgan_tf.models.layers import ConvNormReLU, UpsampleConv, conv
 from defgan_tf.models.trunk import Generator
 
 DECODERS = ("transpose", "upsample")
@@ -50,10 +50,7 @@ class TextureGenerator(Generator):
             name="mask_head", dtype="float32")
 
     def call(self, deformed, target_aus):
-        height, width = deformed.shape[1], deformed.shape[2]
-        x = keras.ops.concatenate(
-            [keras.ops.cast(deformed, "float32"), tile_aus(target_aus, height, width)], axis=-1)
-        x = self.trunk(x)
+        x = self.trunk(keras.ops.cast(deformed, "float32"), keras.ops.cast(target_aus, "float32"))
         for layer in self.ups:
             x = layer(x)
         color = keras.ops.tanh(self.color_head(x))

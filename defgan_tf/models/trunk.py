@@ -34,8 +34,9 @@ class EncoderTrunk(layers.Layer):
             for i in range(n_res)
         ]
 
-    def call(self, x):
-        x = self.stem(x)
+    def call(self, x, constant=None):
+        """x: (B, H, W, C); constant: optional (B, n) constant channels (the AUs) for the stem."""
+        x = self.stem(x, constant)
         for layer in self.downs + self.blocks:
             x = layer(x)
         return x

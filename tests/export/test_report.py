@@ -23,8 +23,9 @@ def test_mobile_config_fits_the_flop_budget():
 
     mobile = load_config(CONFIGS / "mobile.yaml")
     gflops = edit_gflops(build_defgan(mobile, with_embedder=False), 128)
-    # Measured 0.97; the issue's budget for a phone is 1.5 per 128² edit.
-    assert 0.9 < gflops <= 1.5
+    # Measured 0.81 (0.97 while the AUs were tiled into the stems' conv); the issue's
+    # budget for a phone is 1.5 per 128² edit.
+    assert 0.75 < gflops <= 1.5
 
 
 def test_markdown_table_flags_a_missed_target():
