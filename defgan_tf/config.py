@@ -131,6 +131,18 @@ class LossConfig:
         "texture: push A toward 0 (GANimation code's literal sign).",
         ("keep", "texture"),
     )
+    au_target: str = _field(
+        "labels",
+        "What the expression loss asks the critic's AU head to read on an edit: labels "
+        "(the target AUs, paper eq. 9); calibrated (what the head reads on real faces it "
+        "was not trained on that carry those AUs, fitted per AU while training: the head "
+        "reads held-out faces shrunk toward the mean, so asking it for the labels rewards "
+        "exaggerated edits; docs/tuning.md).",
+        ("labels", "calibrated"),
+    )
+    au_calibration_faces: int = _field(
+        256, "With au_target: calibrated, training images held out of training to fit "
+        "the calibration on (the rest train).")
 
 
 @dataclass
@@ -461,6 +473,8 @@ def validate(config: Config) -> None:
         value = getattr(config.losses, f.name)
         if isinstance(value, float):
             _check(value >= 0, f"losses.{f.name} must be ≥ 0. Received: {value}")
+    _check(config.losses.au_calibration_faces >= 16, "losses.au_calibration_faces must be "
+           f"≥ 16. Received: {config.losses.au_calibration_faces}")
     o = config.optimizer
     _check(o.generator_lr > 0 and o.critic_lr > 0,
            f"optimizer learning rates must be > 0. Received: generator_lr={o.generator_lr}, "

@@ -127,6 +127,69 @@ def expression_loss(
     return au_regression(pred_final, target) + beta_d * au_regression(pred_deformed, target)
 
 
+def calibration_moments(labels: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+    """Per-AU moments E[y], E[p], E[y²], E[y·p] of labels y and head readings p.
+
+    What `calibrated_au_targets` fits its line to; a run keeps a moving average of them.
+
+    Args:
+        labels: (B, 17) true AU intensities of real faces.
+        predicted: (B, 17) the critic's AU head on the same faces.
+
+    Returns:
+        (4, 17) float32.
+    """
+    y, p = tf.cast(labels, tf.float32), tf.cast(predicted, tf.float32)
+    return tf.stack([tf.reduce_mean(y, 0), tf.reduce_mean(p, 0), tf.reduce_mean(y * y, 0),
+                     tf.reduce_mean(y * p, 0)])
+
+
+def au_calibration_line(moments: tf.Tensor, min_variance: float = 1e-3
+                        ) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per-AU least-squares line p ≈ a·y + b of head readings p on labels y.
+
+    The slope is clipped to [0, 1] (never ask more than the labels); AUs whose labels
+    barely vary in the moments (variance below `min_variance`) get slope 0 and read
+    their mean.
+
+    Args:
+        moments: (4, 17) from `calibration_moments` (or their moving average).
+        min_variance: smallest label variance a slope is fitted on.
+
+    Returns:
+        slope a and intercept b, each (17,) float32, without gradient.
+    """
+    moments = tf.stop_gradient(tf.cast(moments, tf.float32))
+    mean_y, mean_p, mean_yy, mean_yp = tf.unstack(moments)
+    variance = mean_yy - mean_y * mean_y
+    covariance = mean_yp - mean_y * mean_p
+    fitted = variance >= min_variance
+    slope = tf.where(fitted, tf.clip_by_value(
+        covariance / tf.maximum(variance, min_variance), 0.0, 1.0), 0.0)
+    return slope, mean_p - slope * mean_y
+
+
+def calibrated_au_targets(target: tf.Tensor, moments: tf.Tensor) -> tf.Tensor:
+    """What the AU head reads, on average, on a real face that carries `target`.
+
+    An AU regressor trained with squared error reads faces it has not memorised shrunk
+    toward the mean (on held-out synthetic faces the independent regressor's slopes are
+    0.2–0.75). Asking the head for the labels themselves on an edit therefore rewards
+    an edit that exaggerates the expression; asking for its line a·y + b
+    (`au_calibration_line`), fitted on held-out real faces, asks for a face like the
+    real one.
+
+    Args:
+        target: (B, 17) target AUs in [0, 1].
+        moments: (4, 17) from `calibration_moments` (or their moving average).
+
+    Returns:
+        (B, 17) float32 targets for the head's reading.
+    """
+    slope, intercept = au_calibration_line(moments)
+    return slope * tf.cast(target, tf.float32) + intercept
+
+
 def cycle_loss(reconstructed: tf.Tensor, original: tf.Tensor) -> tf.Tensor:
     """Cycle consistency, mean |I_f' − I_o| (paper eq. 11; GANimation's L1 mean).
 

@@ -113,6 +113,8 @@ def test_choice_error_suggests_closest():
     ("model.ema_decay=1.0", "model.ema_decay must be in [0, 1). Received: 1.0"),
     ("data.jitter_px=32", "data.jitter_px must be in [0, image_size / 4). Received: 32"),
     ("train.critic_warmup=-1", "train.critic_warmup must be ≥ 0. Received: -1"),
+    ("losses.au_calibration_faces=8", "losses.au_calibration_faces must be ≥ 16. Received: 8"),
+    ("losses.au_target=calibrate", "losses.au_target must be one of labels, calibrated"),
 ])
 def test_out_of_range_values_are_errors(override, message):
     with pytest.raises(ConfigError) as error:

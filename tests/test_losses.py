@@ -177,3 +177,28 @@ def test_losses_return_float32_for_half_precision_inputs():
     assert _value(losses.grid_magnitude(grid)) == pytest.approx(0.0, abs=1e-6)
     fake = tf.constant([1.0, 2.0], tf.float16)
     assert _value(losses.generator_adversarial(fake)) == pytest.approx(-1.5)
+
+
+def _moments_of(labels, readings):
+    return losses.calibration_moments(tf.constant(labels, tf.float32),
+                                      tf.constant(readings, tf.float32))
+
+
+def test_au_calibration_line_fits_the_heads_reading_of_the_labels():
+    labels = np.array([[0.0, 0.2, 0.5], [0.5, 0.2, 1.0], [1.0, 0.2, 0.0]], np.float32)
+    readings = np.stack([0.5 * labels[:, 0] + 0.1,           # shrunk: a 0.5, b 0.1
+                         [0.1, 0.3, 0.2],                    # labels constant: no slope
+                         2.0 * labels[:, 2]], axis=1)        # steeper than 1: clipped
+    slope, intercept = losses.au_calibration_line(_moments_of(labels, readings))
+    np.testing.assert_allclose(slope, [0.5, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(intercept, [0.1, 0.2, 1.0 - 0.5], atol=1e-6)
+    target = tf.constant([[1.0, 1.0, 0.0]])
+    np.testing.assert_allclose(
+        losses.calibrated_au_targets(target, _moments_of(labels, readings)),
+        [[0.6, 0.2, 0.5]], atol=1e-6)
+
+
+def test_calibration_start_moments_ask_for_the_labels_themselves():
+    start = tf.constant([[0.0] * 17, [0.0] * 17, [1.0] * 17, [1.0] * 17])
+    target = tf.random.stateless_uniform((3, 17), seed=(1, 2))
+    np.testing.assert_allclose(losses.calibrated_au_targets(target, start), target, atol=1e-7)

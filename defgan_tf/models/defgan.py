@@ -19,12 +19,16 @@ from defgan_tf.ops.grids import integral_grid, offset_grid
 from defgan_tf.ops.warp import identity_grid, warp
 
 MODES = ("defgan", "texture_only", "deformation_only")
+AU_CALIBRATION_DECAY = 0.99
+"""Per generator step, of the moving average of the AU head's calibration moments
+(`losses.au_target: calibrated`): a half-life of 69 steps, so the fit follows the head as
+it trains and averages over ~100 batches of held-out faces."""
 
 # Logged per step. Loss terms are unweighted batch means, averaged across replicas;
 # *_grad_norm is each replica's gradient norm of its own share of the batch, averaged.
 CRITIC_METRICS = ("d_loss", "d_wasserstein", "d_gp", "d_au", "d_grad_norm")
 GENERATOR_METRICS = ("g_loss", "g_adv", "g_exp", "g_cyc", "g_id", "g_comp", "g_tv", "g_def",
-                     "g_mask", "g_mask_tv", "g_grad_norm")
+                     "g_mask", "g_mask_tv", "g_grad_norm", "g_au_slope")
 
 
 class DefGAN(keras.Model):
@@ -87,6 +91,14 @@ class DefGAN(keras.Model):
         ] if ema_decay > 0 else []
         for ema, var in zip(self.ema_weights, self.generator_variables()):
             ema.assign(var)
+        self.au_calibration = None
+        self._calibration_faces: tuple[tf.Tensor, tf.Tensor] | None = None
+        if self.loss_weights.get("au_target", "labels") == "calibrated":
+            # Moments of labels y and head readings p (losses.calibration_moments); the
+            # start [0, 0, 1, 1] is the line p = y, i.e. the labels themselves.
+            self.au_calibration = self.add_weight(
+                shape=(4, NUM_AUS), trainable=False, aggregation="mean", name="au_calibration",
+                initializer=keras.initializers.Constant([[0.0], [0.0], [1.0], [1.0]]))
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in CRITIC_METRICS + self.generator_metric_names()}
         self.built = True
@@ -195,6 +207,8 @@ class DefGAN(keras.Model):
             skip.add("g_id")
         if self.texture_generator is None:
             skip |= {"g_mask", "g_mask_tv"}
+        if self.loss_weights.get("au_target", "labels") != "calibrated":
+            skip.add("g_au_slope")
         return tuple(name for name in GENERATOR_METRICS if name not in skip)
 
     @property
@@ -211,10 +225,47 @@ class DefGAN(keras.Model):
         for i in range(self.n_critic):
             batch = {key: value[i] for key, value in data.items()}
             self._critic_step(batch["image"], batch["source_aus"], batch["target_aus"])
+        if self.au_calibration is not None:
+            self._update_au_calibration(tf.shape(batch["image"])[0])
         self._generator_step(batch["image"], batch["source_aus"], batch["target_aus"])
         if self.ema_weights:
             self._update_ema()
         return {m.name: m.result() for m in self.metrics}
+
+    def set_au_calibration_faces(self, images, aus) -> None:
+        """Real faces the critic never trains on, to calibrate its AU head against.
+
+        Needed before training with `losses.au_target: calibrated`; the trainer holds
+        `losses.au_calibration_faces` training images out of training for it.
+
+        Args:
+            images: (N, H, W, 3) float in [-1, 1].
+            aus: (N, 17) their AU labels in [0, 1].
+        """
+        if self.au_calibration is None:
+            raise ValueError("set_au_calibration_faces needs losses.au_target: calibrated.")
+        self._calibration_faces = (tf.constant(images, tf.float32), tf.constant(aus, tf.float32))
+
+    def _update_au_calibration(self, batch) -> None:
+        """Moves the calibration moments toward those of a random batch of held-out faces."""
+        if self._calibration_faces is None:
+            raise ValueError("losses.au_target: calibrated needs held-out faces: call "
+                             "set_au_calibration_faces(images, aus) before training.")
+        images, aus = self._calibration_faces
+        picks = self.rng.uniform([batch], 0, tf.shape(images)[0], dtype=tf.int32)
+        _, read = self.critic(self.critic_view(tf.gather(images, picks)), training=True)
+        moments = losses.calibration_moments(tf.gather(aus, picks), read)
+        decay = AU_CALIBRATION_DECAY
+        self.au_calibration.assign(decay * self.au_calibration + (1.0 - decay) * moments)
+        slope, _ = losses.au_calibration_line(self.au_calibration)
+        self._track(g_au_slope=tf.reduce_mean(slope))
+
+    def expression_targets(self, target_aus) -> tf.Tensor:
+        """What the expression loss asks the AU head to read: the target AUs, or their
+        calibrated reading (`losses.au_target`, `losses.calibrated_au_targets`)."""
+        if self.au_calibration is None:
+            return tf.cast(target_aus, tf.float32)
+        return losses.calibrated_au_targets(target_aus, self.au_calibration)
 
     def mixing_weights(self, batch):
         """ε ~ U(0, 1) per sample for the gradient penalty's x̂ = ε·real + (1 − ε)·fake."""
@@ -299,7 +350,8 @@ class DefGAN(keras.Model):
         if self.deformation_generator is not None:
             _, deformed_aus = self.critic(self.critic_view(out["deformed"]), training=True)
             terms["g_exp"] = losses.expression_loss(
-                edited_aus, deformed_aus, target_aus, self._weight("beta_d"))
+                edited_aus, deformed_aus, self.expression_targets(target_aus),
+                self._weight("beta_d"))
             terms["g_comp"] = losses.composition_loss(out["grid"], back["grid"])
             terms["g_tv"] = losses.grid_tv(out["grid"])
             terms["g_def"] = losses.grid_magnitude(
@@ -308,7 +360,8 @@ class DefGAN(keras.Model):
                 terms["g_id"] = losses.identity_loss(
                     self.embedder.embed(out["deformed"]), self.embedder.embed(image))
         else:
-            terms["g_exp"] = losses.au_regression(edited_aus, target_aus)
+            terms["g_exp"] = losses.au_regression(edited_aus,
+                                                  self.expression_targets(target_aus))
         if self.texture_generator is not None:
             pull = self.loss_weights.get("mask_pull", "keep")
             terms["g_mask"] = (losses.mask_loss(out["mask"], pull)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -137,6 +138,40 @@ def _sample_batch(config: Config, train_index: DatasetIndex
     return images, source_aus, target_aus
 
 
+def hold_out_calibration_faces(config: Config, index: DatasetIndex
+                                ) -> tuple[DatasetIndex, np.ndarray, np.ndarray]:
+    """Splits `losses.au_calibration_faces` images off the training set.
+
+    With `losses.au_target: calibrated` the expression loss asks the critic's AU head
+    for what it reads on real faces it never trained on; these are those faces. The
+    split is seeded by `train.seed`, so a resumed run holds out the same ones.
+
+    Returns:
+        The training index without them, and their images (N, S, S, 3) in [-1, 1] and
+        AU labels (N, 17).
+
+    Raises:
+        ConfigError: TFRecord data (its records cannot be held out one by one), or too
+            few images to leave both sets usable.
+    """
+    count = config.losses.au_calibration_faces
+    if index.shards:
+        raise ConfigError("losses.au_target: calibrated holds training images out by path; "
+                          "it needs an image-folder dataset, not TFRecords.")
+    if count > len(index.paths) // 2:
+        raise ConfigError(f"losses.au_calibration_faces={count} would hold out more than half "
+                          f"of the {len(index.paths)} training images; lower it.")
+    order = np.random.default_rng(config.train.seed).permutation(len(index.paths))
+    held, kept = np.sort(order[:count]), np.sort(order[count:])
+    def subset(rows: np.ndarray) -> DatasetIndex:
+        return dataclasses.replace(index, paths=[index.paths[i] for i in rows],
+                                   aus=index.aus[rows])
+    faces = make_dataset_from_config(config, split="train", training=False,
+                                     index=subset(held), batch_size=count, repeat=False)
+    batch = next(iter(faces))
+    return subset(kept), batch["image"].numpy(), batch["source_aus"].numpy()
+
+
 class Trainer:
     """Runs `train.max_steps` (or `epochs`) generator steps of DefGAN on `config.data`.
 
@@ -162,6 +197,9 @@ class Trainer:
             keras.mixed_precision.set_global_policy(config.train.mixed_precision)
         prepare_data_dir(config, self.run_dir)
         self.index = read_dataset(config.data, split="train")
+        calibration = None
+        if config.losses.au_target == "calibrated":
+            self.index, *calibration = hold_out_calibration_faces(config, self.index)
         self.steps_per_epoch = max(
             1, len(self.index) // (config.train.batch_size * config.train.n_critic))
         self.total_steps = config.train.max_steps or config.train.epochs * self.steps_per_epoch
@@ -169,6 +207,8 @@ class Trainer:
             self.model: DefGAN = build_defgan(config)
             d_optimizer, g_optimizer = _optimizers(config, self.total_steps)
             self.model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer)
+            if calibration is not None:
+                self.model.set_au_calibration_faces(*calibration)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # The data position is the iterator's own checkpointed state where tf.distribute
         # can save it (one device, MirroredStrategy); elsewhere (multi-worker) a resumed

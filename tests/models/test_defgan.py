@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from defgan_tf import losses
 from defgan_tf.config import load_config
 from defgan_tf.models import Critic, DeformationGenerator, TextureGenerator, build_defgan
 from defgan_tf.ops.warp import identity_grid
@@ -260,3 +261,38 @@ def test_mixed_float16_step_uses_loss_scaling_and_stays_finite():
         keras.mixed_precision.set_global_policy("float32")
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert out["edited"].dtype == tf.float32 and out["grid"].dtype == tf.float32
+
+
+def test_calibrated_expression_loss_asks_for_the_heads_line_fitted_on_held_out_faces():
+    model = tiny_model("losses.au_target=calibrated", "model.ema_decay=0")
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
+                  g_optimizer=keras.optimizers.Adam(1e-3))
+    with pytest.raises(ValueError, match="set_au_calibration_faces"):
+        fit_steps(model)
+    faces, _, labels = batch(n=8, seed=3)
+    model.set_au_calibration_faces(faces, labels)
+    start = model.au_calibration.numpy().copy()
+    logs = fit_steps(model)
+    # One generator step moved the moments 1 % toward those of a batch of held-out faces.
+    moved = model.au_calibration.numpy() - 0.99 * start
+    assert np.abs(moved).max() > 1e-4
+    slope, _ = (v.numpy() for v in losses.au_calibration_line(model.au_calibration))
+    assert float(logs["g_au_slope"]) == pytest.approx(slope.mean(), abs=1e-6)
+    # The expression term reads its targets off that line, not the labels.
+    image, source, target = batch(seed=4)
+    model.au_calibration.assign(np.stack([np.full(17, 0.5), np.full(17, 0.3),
+                                          np.full(17, 0.5), np.full(17, 0.2)]))
+    # var y = 0.5 − 0.5² = 0.25, cov = 0.2 − 0.5·0.3 = 0.05: slope 0.2, intercept 0.2.
+    terms = model.generator_losses(image, source, target)
+    out = model(image, source, target, training=True)
+    _, edited_aus = model.critic(out["edited"], training=True)
+    _, deformed_aus = model.critic(out["deformed"], training=True)
+    expected = losses.expression_loss(edited_aus, deformed_aus, 0.2 * target + 0.2, 1.0)
+    assert float(terms["g_exp"]) == pytest.approx(float(expected), rel=1e-5)
+    assert model.generator_metric_names()[-1] == "g_au_slope"
+    assert "g_au_slope" not in tiny_model().generator_metric_names()
+
+
+def test_calibration_faces_need_the_calibrated_target():
+    with pytest.raises(ValueError, match="au_target: calibrated"):
+        tiny_model().set_au_calibration_faces(*batch()[::2])

@@ -17,7 +17,13 @@ from defgan_tf.aus import PRESETS
 from defgan_tf.config import ConfigError, load_config
 from defgan_tf.metrics import synthetic_edit_set
 from defgan_tf.models import load_run
-from defgan_tf.training.loop import EVAL_FACES, NonFiniteLossError, Trainer
+from defgan_tf.data.readers import DatasetIndex, read_dataset
+from defgan_tf.training.loop import (
+    EVAL_FACES,
+    NonFiniteLossError,
+    Trainer,
+    hold_out_calibration_faces,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,6 +118,30 @@ def test_non_finite_loss_stops_naming_the_term_and_keeps_no_bad_checkpoint(
                                                  r"checkpoint is none"):
         trainer.run()
     assert not list((tmp_path / "run" / "checkpoints").glob("ckpt-*"))
+
+
+def test_calibrated_runs_hold_the_same_faces_out_of_training(tmp_path, tiny_config_overrides):
+    config = load_config(None, [*tiny_config_overrides, "losses.au_target=calibrated",
+                                "losses.au_calibration_faces=16", "train.max_steps=1"])
+    index = read_dataset(config.data, split="train")
+    kept, images, aus = hold_out_calibration_faces(config, index)
+    again, _, _ = hold_out_calibration_faces(config, index)
+    assert kept.paths == again.paths and len(kept) == len(index) - 16
+    held = sorted(set(index.paths) - set(kept.paths))
+    assert images.shape == (16, 32, 32, 3) and -1 <= images.min() < images.max() <= 1
+    np.testing.assert_array_equal(aus, index.aus[[index.paths.index(p) for p in held]])
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    assert trainer.index.paths == kept.paths
+    logs = trainer.run().last_logs
+    assert 0.0 <= logs["g_au_slope"] <= 1.0
+    records = DatasetIndex(paths=[], aus=np.zeros((0, 17)), shards=["a.tfrecord"],
+                           num_records=100)
+    with pytest.raises(ConfigError, match="needs an image-folder dataset"):
+        hold_out_calibration_faces(config, records)
+    too_many = load_config(None, [*tiny_config_overrides, "losses.au_target=calibrated",
+                                  "losses.au_calibration_faces=30"])
+    with pytest.raises(ConfigError, match="more than half"):
+        hold_out_calibration_faces(too_many, index)
 
 
 def test_cli_user_errors_exit_2_without_traceback(tmp_path):
