@@ -15,9 +15,9 @@ import tensorflow as tf
 from defgan_tf import losses
 from defgan_tf.aus import PRESETS
 from defgan_tf.config import ConfigError, load_config
+from defgan_tf.data.readers import DatasetIndex, read_dataset
 from defgan_tf.metrics import synthetic_edit_set
 from defgan_tf.models import load_run
-from defgan_tf.data.readers import DatasetIndex, read_dataset
 from defgan_tf.training.loop import (
     EVAL_FACES,
     NonFiniteLossError,
