@@ -31,6 +31,24 @@ def mae_per_au(predicted: np.ndarray, target: np.ndarray) -> dict[str, float]:
     return {code: float(e) for code, e in zip(AU_CODES, errors)}
 
 
+def reading_slope(measured: np.ndarray, target: np.ndarray, min_variance: float = 1e-3
+                  ) -> float:
+    """Mean over AUs of the least-squares slope of the reading on the target intensity.
+
+    On the true renders it is how much a reader shrinks AUs toward their mean (1 = reads
+    every intensity as it is); on the edits, read by the same reader, a larger slope
+    than on the truth means the edits show stronger expressions than the true ones.
+    AUs whose targets vary by less than `min_variance` are left out; NaN if none vary.
+    """
+    target = np.asarray(target, np.float64)
+    measured = np.asarray(measured, np.float64)
+    centred = target - target.mean(axis=0)
+    variance = (centred ** 2).mean(axis=0)
+    covariance = (centred * (measured - measured.mean(axis=0))).mean(axis=0)
+    fitted = variance >= min_variance
+    return float(np.mean(covariance[fitted] / variance[fitted])) if fitted.any() else float("nan")
+
+
 @register
 class AUError(Metric):
     """Mean absolute error (intensity in [0, 1]) between target AUs and measured AUs.
@@ -56,10 +74,12 @@ class AUError(Metric):
         return cls(load_au_regressor(options.au_regressor))
 
     def __call__(self, edits: EditSet) -> dict[str, Any]:
-        """Returns mae (all AUs, all edits), per_au and per_expression MAE."""
+        """Returns mae (all AUs, all edits), per_au and per_expression MAE, and the
+        reading's slope on the target AUs (`reading_slope`)."""
         measured = self.regressor.predict(edits.edited)
         errors = np.abs(measured - edits.target_aus)
         return {"mae": float(errors.mean()),
+                "slope": reading_slope(measured, edits.target_aus),
                 "per_au": mae_per_au(measured, edits.target_aus),
                 "per_expression": group_mean(errors.mean(axis=1), edits.expressions)}
 

@@ -5,7 +5,7 @@ import pytest
 
 from defgan_tf.aus import au_index
 from defgan_tf.metrics import MetricOptions, MetricUnavailableError, build_metric
-from defgan_tf.metrics.au_error import AUError
+from defgan_tf.metrics.au_error import AUError, reading_slope
 
 
 class ConstantRegressor:
@@ -27,6 +27,7 @@ def test_errors_per_au_and_expression(edits_factory):
     assert result["per_expression"] == {"happy": pytest.approx(0.25 / 17),
                                         "sad": pytest.approx(0.59 / 17)}
     assert result["mae"] == pytest.approx(0.84 / 34)
+    assert result["slope"] == 0.0  # AU01 varies; the constant reading has no slope
 
 
 def test_critic_au_error_reads_the_models_own_head_in_batches(edits_factory):
@@ -46,3 +47,15 @@ def test_critic_au_error_reads_the_models_own_head_in_batches(edits_factory):
     with pytest.raises(MetricUnavailableError, match="the model's AU head") as error:
         build_metric("critic_au_error", MetricOptions())
     assert error.value.fix is None  # skipped, not an error, when the model has no head
+
+
+def test_reading_slope_is_the_mean_least_squares_slope_over_varying_aus():
+    target = np.zeros((4, 17))
+    target[:, 0] = [0.0, 0.2, 0.6, 1.0]
+    target[:, 1] = [0.1, 0.3, 0.5, 0.9]
+    measured = np.zeros((4, 17))
+    measured[:, 0] = 0.5 * target[:, 0] + 0.1  # shrunk to half
+    measured[:, 1] = 2.0 * target[:, 1]  # exaggerated
+    measured[:, 2] = [0.3, 0.1, 0.0, 0.2]  # target constant: left out
+    assert reading_slope(measured, target) == pytest.approx(1.25)
+    assert np.isnan(reading_slope(measured, np.zeros((4, 17))))
