@@ -174,7 +174,7 @@ def calibrated_au_targets(target: tf.Tensor, moments: tf.Tensor) -> tf.Tensor:
 
     An AU regressor trained with squared error reads faces it has not memorised shrunk
     toward the mean (on held-out synthetic faces the independent regressor's slopes are
-    0.2–0.75). Asking the head for the labels themselves on an edit therefore rewards
+    0.17–0.75). Asking the head for the labels themselves on an edit therefore rewards
     an edit that exaggerates the expression; asking for its line a·y + b
     (`au_calibration_line`), fitted on held-out real faces, asks for a face like the
     real one.

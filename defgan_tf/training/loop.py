@@ -163,6 +163,7 @@ def hold_out_calibration_faces(config: Config, index: DatasetIndex
                           f"of the {len(index.paths)} training images; lower it.")
     order = np.random.default_rng(config.train.seed).permutation(len(index.paths))
     held, kept = np.sort(order[:count]), np.sort(order[count:])
+
     def subset(rows: np.ndarray) -> DatasetIndex:
         return dataclasses.replace(index, paths=[index.paths[i] for i in rows],
                                    aus=index.aus[rows])
