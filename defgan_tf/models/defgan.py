@@ -207,7 +207,7 @@ class DefGAN(keras.Model):
             skip.add("g_id")
         if self.texture_generator is None:
             skip |= {"g_mask", "g_mask_tv"}
-        if self.loss_weights.get("au_target", "labels") != "calibrated":
+        if self.au_calibration is None:
             skip.add("g_au_slope")
         return tuple(name for name in GENERATOR_METRICS if name not in skip)
 
