@@ -39,7 +39,7 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
             sees_source=m.deformation_sees_source, decoder=m.deformation_decoder,
             name="deformation_generator")
     critic = Critic(image_size=m.image_size, width=m.critic_width, n_down=m.critic_n_down,
-                    init_std=m.init_std, name="critic")
+                    init_std=m.init_std, projection=m.critic_projection, name="critic")
     embedder = None
     if with_embedder and config.identity.embedder != "none" and m.mode != "texture_only":
         from defgan_tf.identity import build_embedder

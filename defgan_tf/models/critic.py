@@ -17,21 +17,30 @@ class Critic(keras.Model):
         width: base width (paper: 64).
         n_down: stride-2 convs (log2(H) − 1 by default: 6 at 128).
         init_std: N(0, σ) initialiser std.
+        projection: condition the score on the AUs the face should show, with a projection
+            term ⟨V·aus, mean features⟩ (Miyato & Koyama 2018). The unconditional score
+            only asks whether a face looks real; this one asks whether it looks like a
+            real face *with those AUs*, a signal on where a feature moves, not just
+            how much the AU head reads.
 
     Call:
         image: (B, H, W, 3) in [-1, 1].
-        Returns (scores (B,) float32 — the patch map averaged, and aus (B, 17) float32,
-        unbounded regression of AU intensities in [0, 1]).
+        aus: optional (B, 17), the AUs the image should show: labels for real faces,
+            targets for edits. Only a projection critic uses them; without them its
+            score leaves the projection term out (the AU head never needs them).
+        Returns (scores (B,) float32 — the patch map averaged, plus the projection, and
+        aus (B, 17) float32, unbounded regression of AU intensities in [0, 1]).
     """
 
     def __init__(self, image_size: int = 128, width: int = 64, n_down: int = 6,
-                 init_std: float = 0.02, **kwargs):
+                 init_std: float = 0.02, projection: bool = False, **kwargs):
         super().__init__(**kwargs)
         if n_down < 1 or image_size % 2**n_down:
             raise ValueError(f"Critic needs image_size divisible by 2^n_down, n_down ≥ 1. "
                              f"Received: image_size={image_size}, n_down={n_down}")
         self.image_size, self.width, self.n_down, self.init_std = (
             image_size, width, n_down, init_std)
+        self.projection = projection
         self.convs = [
             layers.Conv2D(width * 2**i, 4, strides=2, padding="same",
                           kernel_initializer=weight_init(init_std), name=f"down{i}")
@@ -44,14 +53,20 @@ class Critic(keras.Model):
         self.au_head = layers.Conv2D(NUM_AUS, final, padding="valid", use_bias=False,
                                      kernel_initializer=weight_init(init_std), name="au_head",
                                      dtype="float32")
+        self.au_projection = layers.Dense(
+            width * 2**(n_down - 1), use_bias=False, kernel_initializer=weight_init(init_std),
+            name="au_projection", dtype="float32") if projection else None
 
-    def call(self, image):
+    def call(self, image, aus=None):
         x = image
         for layer in self.convs:
             x = keras.ops.leaky_relu(layer(x), negative_slope=0.01)
         scores = keras.ops.mean(self.score_head(x), axis=(1, 2, 3))
-        aus = keras.ops.reshape(self.au_head(x), (-1, NUM_AUS))
-        return scores, aus
+        if self.au_projection is not None and aus is not None:
+            features = keras.ops.mean(keras.ops.cast(x, "float32"), axis=(1, 2))
+            embedded = self.au_projection(keras.ops.cast(aus, "float32"))
+            scores = scores + keras.ops.sum(embedded * features, axis=-1)
+        return scores, keras.ops.reshape(self.au_head(x), (-1, NUM_AUS))
 
     @property
     def regression_variables(self) -> list:
@@ -60,4 +75,5 @@ class Critic(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "width": self.width,
-                "n_down": self.n_down, "init_std": self.init_std}
+                "n_down": self.n_down, "init_std": self.init_std,
+                "projection": self.projection}

@@ -180,7 +180,7 @@ class DefGAN(keras.Model):
             self.deformation_generator(image, aus, aus)
         if self.texture_generator is not None:
             self.texture_generator(image, aus)
-        self.critic(image)
+        self.critic(image, aus)
 
     def build(self, *shapes) -> None:
         """Nothing to create: the constructor already built every variable."""
@@ -322,13 +322,18 @@ class DefGAN(keras.Model):
         fake = tf.stop_gradient(self(image, source_aus, target_aus, training=True)["edited"])
         real, fake = self.critic_view(image), self.critic_view(fake)
         variables = self.critic.trainable_variables
+        # A projection critic scores real faces with their labels and edits with their
+        # targets; x̂ mixes the AUs with the images' ε (ignored by an unconditional one).
+        epsilon = self.mixing_weights(tf.shape(image)[0])
+        mixed_aus = (epsilon[:, None] * tf.cast(source_aus, tf.float32)
+                     + (1.0 - epsilon[:, None]) * tf.cast(target_aus, tf.float32))
         with tf.GradientTape() as tape:
-            real_scores, real_aus = self.critic(real, training=True)
-            fake_scores, _ = self.critic(fake, training=True)
+            real_scores, real_aus = self.critic(real, source_aus, training=True)
+            fake_scores, _ = self.critic(fake, target_aus, training=True)
             wasserstein = losses.critic_wasserstein(real_scores, fake_scores)
             penalty = losses.gradient_penalty(
-                lambda x: self.critic(x, training=True)[0], real, fake,
-                epsilon=self.mixing_weights(tf.shape(image)[0]))
+                lambda x: self.critic(x, mixed_aus, training=True)[0], real, fake,
+                epsilon=epsilon)
             au_error = losses.au_regression(real_aus, source_aus)
             loss = (wasserstein + self._weight("lambda_gp") * penalty
                     + self._weight("lambda_au") * au_error)
@@ -342,7 +347,8 @@ class DefGAN(keras.Model):
         """Every generator loss term of DESIGN.md §3, unweighted, plus the weighted `g_loss`."""
         out = self(image, source_aus, target_aus, training=True)
         back = self(out["edited"], target_aus, source_aus, training=True)
-        fake_scores, edited_aus = self.critic(self.critic_view(out["edited"]), training=True)
+        fake_scores, edited_aus = self.critic(self.critic_view(out["edited"]), target_aus,
+                                              training=True)
         terms = {
             "g_adv": losses.generator_adversarial(fake_scores),
             "g_cyc": losses.cycle_loss(back["edited"], image),

@@ -121,6 +121,7 @@ def test_texture_decoder_checkerboard_on_a_flat_face(decoder, checkerboard):
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "sees_source": False}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "bilinear"}),
     (Critic, {"image_size": 16, "width": 4, "n_down": 2}),
+    (Critic, {"image_size": 16, "width": 4, "n_down": 2, "projection": True}),
 ])
 def test_get_config_round_trip(cls, kwargs):
     model = cls(**kwargs)
@@ -144,6 +145,43 @@ def test_critic_outputs_scores_and_aus():
     critic = Critic(image_size=32, width=4, n_down=4)
     scores, aus = critic(tf.zeros((3, 32, 32, 3)))
     assert scores.shape == (3,) and aus.shape == (3, 17)
+
+
+def test_projection_critic_adds_the_au_embedding_times_the_mean_features():
+    image, source, _ = batch()
+    plain = Critic(image_size=32, width=4, n_down=4)
+    np.testing.assert_array_equal(plain(image, source)[0], plain(image)[0])
+    critic = Critic(image_size=32, width=4, n_down=4, projection=True)
+    critic(image, source)
+    x = image
+    for layer in critic.convs:
+        x = keras.ops.leaky_relu(layer(x), negative_slope=0.01).numpy()
+    features = x.mean(axis=(1, 2))                               # (B, 32)
+    kernel = critic.au_projection.kernel.numpy()                  # (17, 32)
+    expected = ((source @ kernel) * features).sum(axis=-1)
+    scores, aus = critic(image, source)
+    unconditional, same_aus = critic(image)
+    np.testing.assert_allclose(scores - unconditional, expected, rtol=1e-4, atol=1e-7)
+    assert np.abs(expected).min() > 0
+    np.testing.assert_array_equal(aus, same_aus)  # the AU head never reads the AUs
+
+
+def test_projection_critic_is_trained_and_conditions_the_generators_adversarial_term():
+    model = tiny_model("model.critic_projection=true")
+    model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
+                  g_optimizer=keras.optimizers.Adam(1e-3))
+    image, source, target = batch(n=4)
+    kernel = model.critic.au_projection.kernel
+    before = kernel.numpy().copy()
+    model.train_step({"image": image.reshape(2, 2, 32, 32, 3),
+                      "source_aus": source.reshape(2, 2, 17),
+                      "target_aus": target.reshape(2, 2, 17)})
+    assert np.abs(kernel.numpy() - before).max() > 1e-5
+    # g_adv scores the edit with its targets: other targets, another score.
+    first = model.generator_losses(image[:2], source[:2], target[:2])["g_adv"]
+    kernel.assign(kernel * 0.0)
+    unconditional = model.generator_losses(image[:2], source[:2], target[:2])["g_adv"]
+    assert abs(float(first) - float(unconditional)) > 1e-6
 
 
 @pytest.mark.parametrize("mode, augment", [("defgan", False), ("texture_only", False),
