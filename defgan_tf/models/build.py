@@ -51,7 +51,8 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
         integral_k=config.deformation.integral_k, padding=config.deformation.padding,
         loss_weights=dataclasses.asdict(config.losses), n_critic=config.train.n_critic,
         embedder=embedder, ema_decay=m.ema_decay, seed=config.train.seed,
-        diff_augment=config.train.diff_augment, name="defgan")
+        diff_augment=config.train.diff_augment, target_noise=config.data.target_noise,
+        name="defgan")
     return model
 
 

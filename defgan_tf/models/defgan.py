@@ -55,6 +55,8 @@ class DefGAN(keras.Model):
             draws what a straight run would have drawn.
         diff_augment: show the critic DiffAugment'd images, real and generated, in every
             update (`defgan_tf.ops.augment`); inference is never augmented.
+        target_noise: the U(−n, n) noise on the sampled targets (`data.target_noise`); a
+            projection critic scores real faces with their labels plus the same noise.
     """
 
     def __init__(self, texture_generator: TextureGenerator | None,
@@ -63,7 +65,7 @@ class DefGAN(keras.Model):
                  max_offset_px: float = 5.0, integral_k: float = 2.0, padding: str = "border",
                  loss_weights: dict[str, Any] | None = None, n_critic: int = 1,
                  embedder: Any = None, ema_decay: float = 0.0, seed: int = 0,
-                 diff_augment: bool = False, **kwargs):
+                 diff_augment: bool = False, target_noise: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}. Received: mode={mode!r}")
@@ -81,7 +83,7 @@ class DefGAN(keras.Model):
         self.loss_weights = dict(loss_weights or {})
         self.n_critic, self.embedder, self.ema_decay = n_critic, embedder, ema_decay
         self.rng = tf.random.Generator.from_seed(seed)
-        self.diff_augment = diff_augment
+        self.diff_augment, self.target_noise = diff_augment, target_noise
         # Every variable exists once the constructor returns (Keras locks a layer's state
         # after its first call): the networks, the weight averages and the loss trackers.
         self._build_networks()
@@ -271,6 +273,24 @@ class DefGAN(keras.Model):
         """ε ~ U(0, 1) per sample for the gradient penalty's x̂ = ε·real + (1 − ε)·fake."""
         return self.rng.uniform([batch])
 
+    def real_condition(self, source_aus):
+        """The AUs a projection critic scores a real face with: its labels plus the
+        targets' U(−n, n) noise, clipped to [0, 1].
+
+        Targets are other faces' labels plus that noise (`data.pipeline.sample_targets`),
+        so unnoised labels would differ from them in distribution (exact zeros against
+        small positive values), and the critic could tell real from edited by the AUs
+        alone, a term no generator can lower: in a first synthetic run it did, and the
+        Wasserstein estimate ran to −100 by step 380 (docs/tuning.md). With the same
+        noise on both sides, only the image can tell them apart. An unconditional
+        critic ignores the AUs, so they are returned as they are.
+        """
+        source_aus = tf.cast(source_aus, tf.float32)
+        if not self.critic.projection:
+            return source_aus
+        noise = self.rng.uniform(tf.shape(source_aus), -self.target_noise, self.target_noise)
+        return tf.clip_by_value(source_aus + noise, 0.0, 1.0)
+
     def critic_view(self, images):
         """What the critic is shown in training: `images`, or their DiffAugment."""
         return diff_augment(images, self.rng) if self.diff_augment else images
@@ -322,13 +342,15 @@ class DefGAN(keras.Model):
         fake = tf.stop_gradient(self(image, source_aus, target_aus, training=True)["edited"])
         real, fake = self.critic_view(image), self.critic_view(fake)
         variables = self.critic.trainable_variables
-        # A projection critic scores real faces with their labels and edits with their
-        # targets; x̂ mixes the AUs with the images' ε (ignored by an unconditional one).
+        # A projection critic scores real faces with their (noised) labels and edits with
+        # their targets; x̂ mixes the AUs with the images' ε. An unconditional one
+        # ignores the AUs.
+        condition = self.real_condition(source_aus)
         epsilon = self.mixing_weights(tf.shape(image)[0])
-        mixed_aus = (epsilon[:, None] * tf.cast(source_aus, tf.float32)
+        mixed_aus = (epsilon[:, None] * condition
                      + (1.0 - epsilon[:, None]) * tf.cast(target_aus, tf.float32))
         with tf.GradientTape() as tape:
-            real_scores, real_aus = self.critic(real, source_aus, training=True)
+            real_scores, real_aus = self.critic(real, condition, training=True)
             fake_scores, _ = self.critic(fake, target_aus, training=True)
             wasserstein = losses.critic_wasserstein(real_scores, fake_scores)
             penalty = losses.gradient_penalty(

@@ -166,6 +166,23 @@ def test_projection_critic_adds_the_au_embedding_times_the_mean_features():
     np.testing.assert_array_equal(aus, same_aus)  # the AU head never reads the AUs
 
 
+def test_projection_critic_scores_real_faces_with_labels_noised_like_the_targets():
+    from defgan_tf.data.pipeline import sample_targets
+
+    labels = np.zeros((4000, 17), np.float32)
+    labels[:, :8] = 0.5
+    plain = tiny_model()
+    np.testing.assert_array_equal(plain.real_condition(labels), labels)
+    condition = tiny_model("model.critic_projection=true").real_condition(labels).numpy()
+    targets = sample_targets(tf.constant(labels), tf.constant([1, 2], tf.int64), 0.1).numpy()
+    for values in (condition, targets):
+        # Half the zero labels stay exactly 0, the rest spread over (0, 0.1]; the 0.5
+        # labels spread evenly over [0.4, 0.6].
+        assert abs((values[:, 8:] == 0).mean() - 0.5) < 0.02
+        assert values[:, 8:].max() <= 0.1 and abs(values[:, :8].mean() - 0.5) < 0.002
+        assert values[:, :8].min() >= 0.4 and values[:, :8].max() <= 0.6
+
+
 def test_projection_critic_is_trained_and_conditions_the_generators_adversarial_term():
     model = tiny_model("model.critic_projection=true")
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
