@@ -70,8 +70,9 @@ class ModelConfig:
     critic_width: int = _field(64, "Base width of the critic (GANimation: 64).")
     critic_projection: bool = _field(
         False, "Condition the critic's score on the AUs a face should show (projection "
-        "discriminator, Miyato & Koyama 2018): real faces with their labels, edits with "
-        "their targets. Off = GANimation's unconditional critic (docs/tuning.md)."
+        "discriminator, Miyato & Koyama 2018): real faces with their labels plus the "
+        "targets' data.target_noise, edits with their targets. Off = GANimation's "
+        "unconditional critic (docs/tuning.md, \"Tenth round\")."
     )
     critic_n_down: int | None = _field(
         None, "Stride-2 convs in the critic; None = log2(image_size) - 1 (6 at 128)."

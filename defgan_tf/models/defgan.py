@@ -56,7 +56,8 @@ class DefGAN(keras.Model):
         diff_augment: show the critic DiffAugment'd images, real and generated, in every
             update (`defgan_tf.ops.augment`); inference is never augmented.
         target_noise: the U(−n, n) noise on the sampled targets (`data.target_noise`); a
-            projection critic scores real faces with their labels plus the same noise.
+            projection critic scores real faces with their labels plus the same noise
+            (`real_condition`).
     """
 
     def __init__(self, texture_generator: TextureGenerator | None,
@@ -65,7 +66,7 @@ class DefGAN(keras.Model):
                  max_offset_px: float = 5.0, integral_k: float = 2.0, padding: str = "border",
                  loss_weights: dict[str, Any] | None = None, n_critic: int = 1,
                  embedder: Any = None, ema_decay: float = 0.0, seed: int = 0,
-                 diff_augment: bool = False, target_noise: float = 0.0, **kwargs):
+                 diff_augment: bool = False, target_noise: float = 0.1, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}. Received: mode={mode!r}")
@@ -283,7 +284,9 @@ class DefGAN(keras.Model):
         alone, a term no generator can lower: in a first synthetic run it did, and the
         Wasserstein estimate ran to −100 by step 380 (docs/tuning.md). With the same
         noise on both sides, only the image can tell them apart. An unconditional
-        critic ignores the AUs, so they are returned as they are.
+        critic ignores the AUs, so they are returned as they are, and without a
+        draw from the model's generator: unconditional runs draw what they drew before
+        the projection critic existed, and resume exactly.
         """
         source_aus = tf.cast(source_aus, tf.float32)
         if not self.critic.projection:

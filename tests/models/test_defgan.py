@@ -183,22 +183,33 @@ def test_projection_critic_scores_real_faces_with_labels_noised_like_the_targets
         assert values[:, :8].min() >= 0.4 and values[:, :8].max() <= 0.6
 
 
-def test_projection_critic_is_trained_and_conditions_the_generators_adversarial_term():
+def test_projection_critic_step_scores_real_fake_and_mixed_faces_with_their_own_aus():
     model = tiny_model("model.critic_projection=true")
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
                   g_optimizer=keras.optimizers.Adam(1e-3))
     image, source, target = batch(n=4)
-    kernel = model.critic.au_projection.kernel
-    before = kernel.numpy().copy()
-    model.train_step({"image": image.reshape(2, 2, 32, 32, 3),
-                      "source_aus": source.reshape(2, 2, 17),
-                      "target_aus": target.reshape(2, 2, 17)})
-    assert np.abs(kernel.numpy() - before).max() > 1e-5
-    # g_adv scores the edit with its targets: other targets, another score.
-    first = model.generator_losses(image[:2], source[:2], target[:2])["g_adv"]
-    kernel.assign(kernel * 0.0)
-    unconditional = model.generator_losses(image[:2], source[:2], target[:2])["g_adv"]
-    assert abs(float(first) - float(unconditional)) > 1e-6
+    state = model.rng.state.numpy()
+    grads, values = model._critic_gradients(image, source, target)
+    names = [v.path for v in model.critic.trainable_variables]
+    assert np.abs(grads[names.index("critic/au_projection/kernel")]).max() > 0
+    # The same draws by hand: the real faces' noised labels, then the penalty's ε.
+    model.rng.reset(state)
+    condition = model.real_condition(source)
+    epsilon = model.mixing_weights(4)
+    fake = model(image, source, target, training=True)["edited"]
+    real_scores = model.critic(image, condition)[0]
+    np.testing.assert_allclose(
+        values["d_wasserstein"],
+        losses.critic_wasserstein(real_scores, model.critic(fake, target)[0]), rtol=1e-5)
+    mixed_aus = epsilon[:, None] * condition + (1 - epsilon[:, None]) * target
+    penalty = losses.gradient_penalty(lambda x: model.critic(x, mixed_aus)[0], image, fake,
+                                      epsilon=epsilon)
+    np.testing.assert_allclose(values["d_gp"], penalty, rtol=1e-4)
+    # The generator's adversarial term scores each edit with its target AUs.
+    edited = model(image, source, target, training=True)["edited"]
+    np.testing.assert_allclose(
+        model.generator_losses(image, source, target)["g_adv"],
+        losses.generator_adversarial(model.critic(edited, target)[0]), rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode, augment", [("defgan", False), ("texture_only", False),
