@@ -282,7 +282,7 @@ class DefGAN(keras.Model):
         so unnoised labels would differ from them in distribution (exact zeros against
         small positive values), and the critic could tell real from edited by the AUs
         alone, a term no generator can lower: in a first synthetic run it did, and the
-        Wasserstein estimate ran to −100 by step 380 (docs/tuning.md). With the same
+        Wasserstein estimate ran to −102 by step 380 (docs/tuning.md). With the same
         noise on both sides, only the image can tell them apart. An unconditional
         critic ignores the AUs, so they are returned as they are, and without a
         draw from the model's generator: unconditional runs draw what they drew before
