@@ -31,7 +31,7 @@ class CheckpointKeeper:
     def __init__(self, run_dir: str | Path, keep: int, chief: bool = True, **objects):
         self.chief = chief
         self.checkpoint = tf.train.Checkpoint(**objects)
-        directory = Path(run_dir) / CHECKPOINT_DIR
+        directory = self.run_checkpoints = Path(run_dir) / CHECKPOINT_DIR
         if not chief:
             directory = Path(tempfile.mkdtemp(prefix="defgan_worker_ckpt_"))
         self.directory = directory
@@ -46,8 +46,13 @@ class CheckpointKeeper:
         return path
 
     def restore_latest(self) -> str | None:
-        """Restores the newest checkpoint in place; returns its path, or None if none."""
-        latest = self.manager.latest_checkpoint
+        """Restores the newest checkpoint in place; returns its path, or None if none.
+
+        Every worker reads the run directory's checkpoints, the chief's: the others only
+        ever write throwaway copies, so resuming from their own would restart them at
+        step 0 beside a chief at step N.
+        """
+        latest = tf.train.latest_checkpoint(str(self.run_checkpoints))
         if latest is None:
             return None
         try:

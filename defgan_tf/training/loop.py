@@ -76,10 +76,16 @@ def _flatten(values: dict, prefix: str) -> dict[str, float]:
     return flat
 
 
-def _trackable(iterator) -> bool:
-    """Whether tf.train.Checkpoint can save this (distributed) iterator's position."""
+def _iterators_trackable(strategy: tf.distribute.Strategy) -> bool:
+    """Whether tf.train.Checkpoint can save the position of this strategy's data iterators.
+
+    Asked of a one-element probe, so that a resumed run knows how many batches to skip
+    before it builds (and starts prefetching) its real input pipeline.
+    """
+    probe = strategy.distribute_datasets_from_function(
+        lambda _: tf.data.Dataset.range(1).batch(1))
     try:
-        tf.train.Checkpoint(iterator=iterator)
+        tf.train.Checkpoint(iterator=iter(probe))
     except ValueError:
         return False
     return True
@@ -214,14 +220,12 @@ class Trainer:
         # The data position is the iterator's own checkpointed state where tf.distribute
         # can save it (one device, MirroredStrategy); elsewhere (multi-worker) a resumed
         # run skips the batches the checkpointed step count says were consumed.
+        trackable = _iterators_trackable(self.strategy)
         self.skip_batches = 0
-        dataset = self.strategy.distribute_datasets_from_function(self._dataset_fn)
-        self.iterator = iter(dataset)
-        data_state = {"iterator": self.iterator} if _trackable(self.iterator) else {}
-        if resume and not data_state:
+        if resume and not trackable:
             self.skip_batches = _checkpointed_step(latest_checkpoint(self.run_dir))
-            self.iterator = iter(self.strategy.distribute_datasets_from_function(
-                self._dataset_fn))
+        self.iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
+        data_state = {"iterator": self.iterator} if trackable else {}
         self.keeper = CheckpointKeeper(
             self.run_dir, config.train.keep_checkpoints, chief=self.chief,
             d_optimizer={v.path: v for v in d_optimizer.variables},

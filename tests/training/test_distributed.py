@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -88,8 +89,9 @@ WORKER_SCRIPT = textwrap.dedent("""
     from defgan_tf.config import load_config
     from defgan_tf.training.loop import Trainer
 
-    out, run_dir = sys.argv[1], sys.argv[2]
-    trainer = Trainer(load_config(None, sys.argv[3:]), run_dir, progress=False)
+    out, run_dir, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
+    trainer = Trainer(load_config(None, sys.argv[4:]), run_dir, resume=resume, progress=False)
+    print("SKIP", trainer.skip_batches)
     trainer.run()
     np.savez(out, *[v.numpy() for v in trainer.model.weights])
 """)
@@ -101,24 +103,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_local_workers_end_with_identical_weights(tmp_path, tiny_config_overrides):
+def run_workers(tmp_path, overrides, tag, resume=False) -> list[str]:
+    """Runs two local workers (TF_CONFIG on 127.0.0.1); returns their stdout."""
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
-    overrides = [*tiny_config_overrides, "train.strategy=multi_worker", "train.max_steps=3"]
     processes = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         processes.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"w{index}.npz"),
-             str(tmp_path / f"run{index}"), *overrides],
+            [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"{tag}{index}.npz"),
+             str(tmp_path / f"run{index}"), "resume" if resume else "new", *overrides],
             env={**ENV, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True))
+    outputs = []
     for process in processes:
-        _, stderr = process.communicate(timeout=600)
+        stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-3000:]
-    first, second = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+        outputs.append(stdout)
+    first, second = np.load(tmp_path / f"{tag}0.npz"), np.load(tmp_path / f"{tag}1.npz")
     assert len(first.files) > 20
     for name in first.files:
         np.testing.assert_array_equal(first[name], second[name])
+    return outputs
+
+
+def test_two_local_workers_end_with_identical_weights_and_resume(tmp_path,
+                                                                 tiny_config_overrides):
+    overrides = [*tiny_config_overrides, "train.strategy=multi_worker"]
+    run_workers(tmp_path, [*overrides, "train.max_steps=3"], "first")
     # Only the chief (worker 0) writes the run directory.
     assert (tmp_path / "run0" / "checkpoints" / "ckpt-3.index").is_file()
     assert not (tmp_path / "run1" / "checkpoints").exists()
+    # Multi-worker data iterators cannot be checkpointed: a resumed run skips the three
+    # steps' batches it already read, and both workers resume from the chief's checkpoint
+    # (worker 1 reads its copy of run0's).
+    shutil.copytree(tmp_path / "run0" / "checkpoints", tmp_path / "run1" / "checkpoints")
+    outputs = run_workers(tmp_path, [*overrides, "train.max_steps=5"], "resumed", resume=True)
+    assert all("SKIP 3" in out for out in outputs), outputs
+    assert (tmp_path / "run0" / "checkpoints" / "ckpt-5.index").is_file()
