@@ -61,6 +61,13 @@ class ModelConfig:
         "layer (paper appendix D.1, literal reading).",
         ("conv", "bilinear"),
     )
+    deformation_head: str = _field(
+        "field",
+        "field: one field per edit from the face and the tiled AUs (paper eq. 1); per_au: "
+        "one field per AU from the face alone, combined by target − source AUs (FACS "
+        "additivity; docs/tuning.md, \"Eleventh round\").",
+        ("field", "per_au"),
+    )
     texture_decoder: str = _field(
         "transpose",
         "transpose: stride-2 transposed conv4 per level (GANimation); upsample: bilinear ×2 "
@@ -471,6 +478,9 @@ def validate(config: Config) -> None:
     )
     _check(0.0 <= m.ema_decay < 1.0, f"model.ema_decay must be in [0, 1). Received: {m.ema_decay}")
     _check(m.init_std > 0, f"model.init_std must be > 0. Received: {m.init_std}")
+    _check(m.deformation_head != "per_au" or m.deformation_sees_source,
+           "model.deformation_head=per_au combines its fields by target − source AUs, so it "
+           "needs model.deformation_sees_source=true. Received: deformation_sees_source=false")
     d = config.deformation
     _check(d.max_offset_px > 0, f"deformation.max_offset_px must be > 0. "
            f"Received: {d.max_offset_px}")

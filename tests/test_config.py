@@ -122,6 +122,13 @@ def test_out_of_range_values_are_errors(override, message):
     assert message in str(error.value)
 
 
+def test_per_au_deformation_head_needs_the_source_aus():
+    with pytest.raises(ConfigError, match=r"deformation_head=per_au combines its fields by "
+                       r"target − source AUs, so it needs model.deformation_sees_source=true"):
+        load_config(overrides=["model.deformation_head=per_au",
+                               "model.deformation_sees_source=false"])
+
+
 def test_malformed_override():
     with pytest.raises(ConfigError, match="an override must look like section.key=value"):
         load_config(overrides=["lambda_cyc=3"])

@@ -37,7 +37,7 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
             width=m.deformation_width, n_down=m.n_down, n_res=m.n_res,
             stem_kernel=m.stem_kernel, head_kernel=m.head_kernel, init_std=m.init_std,
             sees_source=m.deformation_sees_source, decoder=m.deformation_decoder,
-            name="deformation_generator")
+            head=m.deformation_head, name="deformation_generator")
     critic = Critic(image_size=m.image_size, width=m.critic_width, n_down=m.critic_n_down,
                     init_std=m.init_std, projection=m.critic_projection, name="critic")
     embedder = None

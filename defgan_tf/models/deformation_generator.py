@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import keras
 
+from defgan_tf.aus import NUM_AUS
 from defgan_tf.models.layers import UpsampleConv
 from defgan_tf.models.trunk import Generator
 
 DECODERS = ("conv", "bilinear")
+HEADS = ("field", "per_au")
 
 
 class DeformationGenerator(Generator):
@@ -25,10 +27,23 @@ class DeformationGenerator(Generator):
     it moved whole regions (cheeks, outlines) with the features, which smooth fields
     make cheap (docs/tuning.md), so "conv" stays the default.
 
+    Two heads. "field" (paper eq. 1): the trunk reads the face with the AUs tiled in and
+    the head predicts one field for this edit. "per_au": the trunk reads the face alone
+    and the head predicts one field B_k per AU, combined linearly by the change the edit
+    asks for, Δ = Σ_k (y_t,k − y_o,k) · B_k. That is FACS's additive reading of the AUs
+    (each a muscle action with its own motion): an edit that changes no AU does not move,
+    the edit back is the same fields with the opposite sign, and each AU's field is
+    learnt from every edit that changes it, so a motion that only one edit rewards
+    cannot hide in it. On real faces additivity is an approximation; the synthetic
+    renderer's fields are linear in the AUs by construction (docs/tuning.md,
+    "Eleventh round").
+
     Args:
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.
         sees_source: whether the input includes tile(source_aus) (paper eq. 1; default on).
+            The "per_au" head needs the source AUs for the change y_t − y_o.
         decoder: "conv" or "bilinear", see above.
+        head: "field" or "per_au", see above.
 
     Call:
         image: (B, H, W, 3) in [-1, 1]; source_aus, target_aus: (B, 17) in [0, 1].
@@ -37,29 +52,58 @@ class DeformationGenerator(Generator):
 
     def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
                  head_kernel: int = 7, init_std: float = 0.02, sees_source: bool = True,
-                 decoder: str = "conv", **kwargs):
+                 decoder: str = "conv", head: str = "field", **kwargs):
         super().__init__(width, n_down, n_res, stem_kernel, head_kernel, init_std, **kwargs)
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}. Received: {decoder!r}")
-        self.sees_source, self.decoder = sees_source, decoder
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}. Received: {head!r}")
+        if head == "per_au" and not sees_source:
+            raise ValueError("The per_au head combines its fields by target − source AUs, so "
+                             "it needs sees_source=True. Received: sees_source=False")
+        self.sees_source, self.decoder, self.head = sees_source, decoder, head
         self.ups = [UpsampleConv(filters, init_std=init_std, name=f"up{i}")
                     for i, filters in enumerate(self.decoder_widths())] \
             if decoder == "conv" else []
+        fields = NUM_AUS if head == "per_au" else 1
         self.field_head = keras.layers.Conv2D(
-            2, head_kernel, padding="same", kernel_initializer="zeros", name="field_head",
-            dtype="float32")
+            2 * fields, head_kernel, padding="same", kernel_initializer="zeros",
+            name="field_head", dtype="float32")
 
     def call(self, image, source_aus, target_aus):
         height, width = image.shape[1], image.shape[2]
-        aus = [source_aus, target_aus] if self.sees_source else [target_aus]
-        aus = keras.ops.concatenate([keras.ops.cast(a, "float32") for a in aus], axis=-1)
+        source_aus = keras.ops.cast(source_aus, "float32")
+        target_aus = keras.ops.cast(target_aus, "float32")
+        if self.head == "per_au":
+            aus = None
+        else:
+            aus = keras.ops.concatenate(
+                [source_aus, target_aus] if self.sees_source else [target_aus], axis=-1)
         x = self.trunk(keras.ops.cast(image, "float32"), aus)
         for layer in self.ups:
             x = layer(x)
         field = self.field_head(x)
+        if self.head == "per_au":
+            field = self.combine(field, target_aus - source_aus)
         if self.decoder == "bilinear" and self.n_down:
             field = keras.ops.image.resize(field, (height, width), interpolation="bilinear")
         return field
 
+    @staticmethod
+    def combine(per_au_fields, au_change):
+        """Σ_k au_change_k · B_k.
+
+        Args:
+            per_au_fields: (B, h, w, 2·17), channels 2k and 2k + 1 the (x, y) of AU k's field.
+            au_change: (B, 17), y_t − y_o.
+
+        Returns:
+            (B, h, w, 2) the raw field Δ.
+        """
+        shape = keras.ops.shape(per_au_fields)
+        fields = keras.ops.reshape(per_au_fields, (shape[0], shape[1], shape[2], NUM_AUS, 2))
+        return keras.ops.sum(fields * au_change[:, None, None, :, None], axis=3)
+
     def get_config(self):
-        return {**super().get_config(), "sees_source": self.sees_source, "decoder": self.decoder}
+        return {**super().get_config(), "sees_source": self.sees_source, "decoder": self.decoder,
+                "head": self.head}

@@ -103,6 +103,53 @@ def test_bilinear_decoder_field_is_linear_between_cell_centres(decoder, smooth):
     assert (largest < 1e-5) == smooth, largest
 
 
+def per_au_generator(n_down=2):
+    """A per-AU deformation generator with a random (non-zero) field head."""
+    generator = DeformationGenerator(width=4, n_down=n_down, n_res=1, head="per_au")
+    image, source, target = batch()
+    generator(image, source, target)
+    generator.field_head.kernel.assign(
+        tf.random.normal(generator.field_head.kernel.shape, stddev=1.0, seed=2))
+    return generator, image, source, target
+
+
+def test_per_au_head_is_linear_in_the_au_change():
+    generator, image, source, target = per_au_generator()
+    field = generator(image, source, target).numpy()
+    zeros = np.zeros_like(source)
+    assert np.abs(field).max() > 0.1
+    # No change asked, no motion, whatever the AUs; the edit back is the opposite field.
+    np.testing.assert_array_equal(generator(image, target, target), 0.0)
+    np.testing.assert_allclose(generator(image, target, source), -field, atol=1e-5)
+    # Only y_t − y_o counts, and fields add: Δ(0, a + b) = Δ(0, a) + Δ(0, b).
+    np.testing.assert_allclose(generator(image, zeros, target - source), field, atol=1e-5)
+    half = (target - source) / 2
+    np.testing.assert_allclose(
+        generator(image, zeros, half).numpy() + generator(image, -half, zeros).numpy(), field,
+        atol=1e-5)
+
+
+def test_per_au_head_combines_one_field_per_au():
+    rng = np.random.default_rng(3)
+    fields = rng.normal(size=(2, 4, 5, 34)).astype(np.float32)
+    change = rng.uniform(-1, 1, (2, 17)).astype(np.float32)
+    expected = np.einsum("bhwkc,bk->bhwc", fields.reshape(2, 4, 5, 17, 2), change)
+    np.testing.assert_allclose(DeformationGenerator.combine(fields, change), expected, atol=1e-5)
+    # One AU changed by 1: its own field, channels 2k (x) and 2k + 1 (y).
+    only_au12 = np.zeros((2, 17), np.float32)
+    only_au12[:, 8] = 1.0
+    np.testing.assert_array_equal(DeformationGenerator.combine(fields, only_au12),
+                                  fields[..., 16:18])
+
+
+def test_per_au_fields_read_the_face_alone():
+    generator, image, source, target = per_au_generator()
+    # Same change from other AUs: the trunk never sees the AUs themselves.
+    np.testing.assert_allclose(generator(image, source * 0.5, target - source * 0.5),
+                               generator(image, source, target), atol=1e-5)
+    assert generator.trunk.stem.conv.kernel.shape[2] == 3
+
+
 @pytest.mark.parametrize("decoder,checkerboard", [("transpose", True), ("upsample", False)])
 def test_texture_decoder_checkerboard_on_a_flat_face(decoder, checkerboard):
     generator = TextureGenerator(width=4, n_down=2, n_res=1, decoder=decoder)
@@ -120,6 +167,7 @@ def test_texture_decoder_checkerboard_on_a_flat_face(decoder, checkerboard):
     (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "upsample"}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "sees_source": False}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "bilinear"}),
+    (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "head": "per_au"}),
     (Critic, {"image_size": 16, "width": 4, "n_down": 2}),
     (Critic, {"image_size": 16, "width": 4, "n_down": 2, "projection": True}),
 ])
@@ -135,6 +183,10 @@ def test_bad_sizes_are_errors_with_values():
         Critic(image_size=20, width=4, n_down=3)
     with pytest.raises(ValueError, match=r"Received: 'nearest'"):
         DeformationGenerator(width=4, decoder="nearest")
+    with pytest.raises(ValueError, match=r"Received: 'per_pixel'"):
+        DeformationGenerator(width=4, head="per_pixel")
+    with pytest.raises(ValueError, match=r"needs sees_source=True"):
+        DeformationGenerator(width=4, head="per_au", sees_source=False)
     with pytest.raises(ValueError, match=r"Received: 'bilinear'"):
         TextureGenerator(width=4, decoder="bilinear")
     with pytest.raises(ValueError, match=r"Received: width=0"):
@@ -212,10 +264,13 @@ def test_projection_critic_step_scores_real_fake_and_mixed_faces_with_their_own_
         losses.generator_adversarial(model.critic(edited, target)[0]), rtol=1e-5)
 
 
-@pytest.mark.parametrize("mode, augment", [("defgan", False), ("texture_only", False),
-                                           ("deformation_only", False), ("defgan", True)])
-def test_train_steps_change_weights_and_report_every_term(mode, augment):
-    model = tiny_model(f"model.mode={mode}", f"train.diff_augment={augment}")
+@pytest.mark.parametrize("mode, augment, head", [
+    ("defgan", False, "field"), ("texture_only", False, "field"),
+    ("deformation_only", False, "field"), ("defgan", True, "field"),
+    ("defgan", False, "per_au")])
+def test_train_steps_change_weights_and_report_every_term(mode, augment, head):
+    model = tiny_model(f"model.mode={mode}", f"train.diff_augment={augment}",
+                       f"model.deformation_head={head}")
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
                   g_optimizer=keras.optimizers.Adam(1e-3))
     before = [v.numpy().copy() for v in model.trainable_variables]
