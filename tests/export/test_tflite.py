@@ -74,3 +74,25 @@ def test_flex_op_fails_export_and_names_the_op(tmp_path):
 def test_unknown_quantization_names_the_closest():
     with pytest.raises(ExportError, match=r"Received: 'in8'\. Did you mean int8\?"):
         check_quantization("in8")
+
+
+def test_per_au_deformation_head_converts_with_builtins_and_matches_keras(tmp_path):
+    from defgan_tf.config import load_config
+    from defgan_tf.models import build_defgan
+    from export.tflite import write_tflite
+
+    config = load_config(None, ["model.image_size=32", "model.generator_width=4",
+                                "model.n_res=1", "model.critic_width=4",
+                                "identity.embedder=none", "model.deformation_head=per_au"])
+    model = build_defgan(config, with_embedder=False)
+    head = model.deformation_generator.field_head.kernel
+    head.assign(tf.random.normal(head.shape, stddev=0.5, seed=4))  # zero-init: no motion
+    rng = np.random.default_rng(5)
+    faces = [{"image": rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32),
+              "source_aus": rng.uniform(0, 1, (1, 17)).astype(np.float32),
+              "target_aus": rng.uniform(0, 1, (1, 17)).astype(np.float32)} for _ in range(2)]
+    reference = keras_edits(model, faces)
+    assert np.abs(reference - np.concatenate([f["image"] for f in faces])).mean() > 0.01
+    path = write_tflite(model, config, tmp_path / "per_au.tflite")
+    result = parity(reference, tflite_edits(path, faces))
+    assert result["max_abs_error"] <= MAX_ABS_ERROR["fp32"], result
