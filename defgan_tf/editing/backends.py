@@ -143,7 +143,7 @@ class KerasBackend(Backend):
                 f"({first_line})"
             ) from None
         return cls(model, config.model.image_size,
-                   weights="ema" if use_ema and model.ema_weights else "raw")
+                   weights="ema" if model.holds_averages else "raw")
 
     def edit(self, image, source_aus, target_aus):
         out = self._edit(self._check_image(image), np.asarray(source_aus, np.float32),

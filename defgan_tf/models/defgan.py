@@ -94,6 +94,7 @@ class DefGAN(keras.Model):
         ] if ema_decay > 0 else []
         for ema, var in zip(self.ema_weights, self.generator_variables()):
             ema.assign(var)
+        self.holds_averages = False  # the generators hold their trained weights (swap_ema)
         self.au_calibration = None
         self._calibration_faces: tuple[tf.Tensor, tf.Tensor] | None = None
         if self.loss_weights.get("au_target", "labels") == "calibrated":
@@ -447,11 +448,15 @@ class DefGAN(keras.Model):
             ema.assign(decay * ema + (1.0 - decay) * var)
 
     def swap_ema(self) -> None:
-        """Exchanges the generator weights with their moving averages (call twice to undo)."""
+        """Exchanges the generator weights with their moving averages (call twice to undo).
+
+        `holds_averages` says afterwards which of the two the generators hold.
+        """
         for ema, var in zip(self.ema_weights, self.generator_variables()):
             current = tf.identity(var)
             var.assign(ema)
             ema.assign(current)
+        self.holds_averages = bool(self.ema_weights) and not self.holds_averages
 
     @contextmanager
     def averaged_generators(self) -> Iterator[None]:
