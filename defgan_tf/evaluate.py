@@ -127,7 +127,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     presets = _presets(args.expressions)
     start = time.perf_counter()
     common = dict(presets=presets, faces=args.faces, jitter=args.jitter, seed=args.seed,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, single_au_step=args.single_au)
     if format == "synthetic":
         texture = backend.texture if isinstance(backend, KerasBackend) else None
         edits = synthetic_edit_set(backend.edit, data_dir, backend.image_size,
@@ -139,11 +139,13 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
     results = measure(metrics, edits, skipped)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    targets = list(dict.fromkeys(edits.expressions))
     summary = {"model": str(args.run), "backend": backend.name, "weights": backend.weights,
                "data": str(data_dir), "format": format, "split": args.split,
                "image_size": backend.image_size,
-               "faces": len(edits) // len(presets), "edits": len(edits),
-               "expressions": list(presets), "jitter": args.jitter, "seed": args.seed,
+               "faces": len(edits) // len(targets), "edits": len(edits),
+               "expressions": targets, "jitter": args.jitter, "seed": args.seed,
+               "single_au": args.single_au,
                "edit_seconds": round(edit_seconds, 2),
                "seconds": round(time.perf_counter() - start, 2),
                "metrics": results, "skipped": skipped}
@@ -178,6 +180,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jitter", type=float, default=0.1,
                         help="U(-j, j) noise on each preset's AUs, per face (default 0.1)")
     parser.add_argument("--seed", type=int, default=0, help="fixes the jitter")
+    parser.add_argument("--single-au", type=float, metavar="STEP",
+                        help="instead of the presets, 17 edits per face that each move one AU "
+                             "by STEP (up from ≤ 0.5, else down): metrics per AU, and on "
+                             "synthetic data where each AU's learned motion goes")
     parser.add_argument("--batch-size", type=int, default=16, help="images per model call")
     parser.add_argument("--no-ema", action="store_true",
                         help="measure a run's raw generator weights instead of their moving "
@@ -188,6 +194,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.out = str(run / "eval") if run.is_dir() else str(run.with_name(f"{run.stem}_eval"))
     if args.faces < 1:
         parser.error(f"--faces must be ≥ 1. Received: {args.faces}")
+    if args.single_au is not None and args.expressions is not None:
+        parser.error("--single-au edits one AU at a time; it replaces --expressions.")
+    if args.single_au is not None and not 0 < args.single_au <= 1:
+        parser.error(f"--single-au must be in (0, 1]. Received: {args.single_au}")
     return args
 
 

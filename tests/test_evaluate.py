@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from defgan_tf.aus import AU_CODES
 from defgan_tf.evaluate import build_metrics, main
 from defgan_tf.metrics import MetricOptions, MetricUnavailableError
 
@@ -41,6 +42,29 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     assert "| metric | model | no edit | ground truth | true warp |" in report
     for name in ("samples.png", "stages.png", "au_sweep.png", "differences.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_single_au_edits_report_where_each_aus_motion_goes(tiny_run_dir, tiny_data_dir,
+                                                          tmp_path, capsys):
+    out = tmp_path / "eval"
+    code = main(["--run", str(tiny_run_dir), "--data", str(tiny_data_dir), "--out", str(out),
+                 "--faces", "1", "--split", "all", "--single-au", "0.5",
+                 "--metrics", "flow_error"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "metrics.json").read_text())
+    assert results["edits"] == 17 and results["expressions"] == list(AU_CODES)
+    assert results["faces"] == 1 and results["single_au"] == 0.5
+    moved = results["metrics"]["flow_error"]["ground_truth"]["per_expression_moved"]
+    assert moved["AU26"]["cosine_moved"] == pytest.approx(1.0)
+    report = (out / "report.md").read_text()
+    assert "## Flow in the moved pixels per target (model)" in report
+    assert "| AU26 |" in report
+
+
+def test_single_au_replaces_the_expressions(tiny_run_dir, capsys):
+    with pytest.raises(SystemExit):
+        main(["--run", str(tiny_run_dir), "--single-au", "0.5", "--expressions", "happy"])
+    assert "--single-au edits one AU at a time" in capsys.readouterr().err
 
 
 def test_explicit_metric_without_its_file_is_an_error(tiny_run_dir, capsys):

@@ -78,6 +78,12 @@ def markdown(results: dict[str, Any], figures: dict[str, str]) -> str:
         lines += _table(["metric", *expressions],
                         [[name, *(_number(table.get(e)) for e in expressions)]
                          for name, table in per_expression.items()])
+    moved = metrics.get("flow_error", {}).get("model", {}).get("per_expression_moved")
+    if moved:
+        lines += ["", "## Flow in the moved pixels per target (model)", ""]
+        columns = ["epe_moved", "along_moved", "cosine_moved"]
+        lines += _table(["target", *columns], [[label, *(_number(row[c]) for c in columns)]
+                                                for label, row in moved.items()])
     if "au_error" in metrics:
         per_au = {b: metrics["au_error"][b]["per_au"] for b in BASELINES
                   if b in metrics["au_error"]}

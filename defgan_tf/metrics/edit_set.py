@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from defgan_tf.aus import AU_CODES
+from defgan_tf.aus import AU_CODES, NUM_AUS
 from defgan_tf.editing.backends import images_to_model
 
 CHANGED_AU_THRESHOLD = 0.1
@@ -171,6 +171,38 @@ def expression_targets(presets: dict[str, np.ndarray], faces: int, jitter: float
     return targets.reshape(-1, base.shape[-1]), names * faces
 
 
+def single_au_targets(source_aus: np.ndarray, step: float) -> tuple[np.ndarray, list[str]]:
+    """Targets that each change one AU of a face: where each AU's learned motion goes.
+
+    For every face and AU k, the face's own AUs with AU k moved by `step`: up when the
+    face shows it at ≤ 0.5, down otherwise (clipped to [0, 1]). The edits' labels are
+    the AU codes, so per-expression results read per AU.
+
+    Args:
+        source_aus: (F, 17) float in [0, 1], the faces' AUs.
+        step: how far to move each AU, in (0, 1].
+
+    Returns:
+        (F × 17, 17) float32 targets ordered face-major, and their AU-code labels.
+    """
+    if not 0 < step <= 1:
+        raise ValueError(f"the single-AU step must be in (0, 1]. Received: {step}")
+    source_aus = np.asarray(source_aus, np.float32)
+    targets = np.repeat(source_aus[:, None, :], NUM_AUS, axis=1)
+    k = np.arange(NUM_AUS)
+    shown = targets[:, k, k]
+    targets[:, k, k] = np.where(shown <= 0.5, np.minimum(shown + step, 1.0),
+                                np.maximum(shown - step, 0.0))
+    return targets.reshape(-1, NUM_AUS), list(AU_CODES) * len(source_aus)
+
+
+def _targets(presets: dict[str, np.ndarray], source_aus: np.ndarray, jitter: float, seed: int,
+             single_au_step: float | None) -> tuple[np.ndarray, list[str]]:
+    if single_au_step is not None:
+        return single_au_targets(source_aus, single_au_step)
+    return expression_targets(presets, len(source_aus), jitter, np.random.default_rng(seed))
+
+
 def run_model(edit: EditFn, inputs: np.ndarray, source_aus: np.ndarray,
               target_aus: np.ndarray, batch_size: int = 16) -> dict[str, np.ndarray]:
     """Edits in batches.
@@ -236,19 +268,21 @@ def _edit_outputs(edit: EditFn | None, inputs: np.ndarray, sources: np.ndarray,
 
 def dataset_edit_set(edit: EditFn | None, index, image_size: int,
                      presets: dict[str, np.ndarray], faces: int = 50, jitter: float = 0.1,
-                     seed: int = 0, batch_size: int = 16) -> EditSet:
+                     seed: int = 0, batch_size: int = 16,
+                     single_au_step: float | None = None) -> EditSet:
     """Edits the first `faces` faces of any dataset toward every preset (no ground truth).
 
     Args:
         edit: see run_model; None leaves every input unchanged.
         index: a `defgan_tf.data.readers.DatasetIndex`.
-        image_size, presets, faces, jitter, seed, batch_size: as synthetic_edit_set.
+        image_size, presets, faces, jitter, seed, batch_size, single_au_step: as
+            synthetic_edit_set.
     """
     images, aus = load_arrays(index, image_size, faces)
-    targets, labels = expression_targets(presets, len(images), jitter,
-                                         np.random.default_rng(seed))
-    inputs = np.repeat(images, len(presets), axis=0)
-    sources = np.repeat(aus, len(presets), axis=0)
+    targets, labels = _targets(presets, aus, jitter, seed, single_au_step)
+    per_face = len(targets) // len(images)
+    inputs = np.repeat(images, per_face, axis=0)
+    sources = np.repeat(aus, per_face, axis=0)
     return EditSet(inputs=inputs, source_aus=sources, target_aus=targets,
                    expressions=tuple(labels),
                    **_edit_outputs(edit, inputs, sources, targets, batch_size))
@@ -258,7 +292,8 @@ def dataset_edit_set(edit: EditFn | None, index, image_size: int,
 def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: int,
                        presets: dict[str, np.ndarray], faces: int = 50, split: str = "test",
                        jitter: float = 0.1, seed: int = 0, batch_size: int = 16,
-                       texture: TextureFn | None = None) -> EditSet:
+                       texture: TextureFn | None = None,
+                       single_au_step: float | None = None) -> EditSet:
     """Edits `faces` faces of a synthetic dataset toward every preset, with ground truth.
 
     Faces are re-rendered at `image_size` from their identity seed and AUs (so input
@@ -277,6 +312,8 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
         batch_size: images per model call.
         texture: the model's texture branch alone (e.g. `KerasBackend.texture`); when
             given, it also paints the true warp (`EditSet.textured_true_warp`).
+        single_au_step: instead of the presets, 17 edits per face that each move one AU
+            by this much (`single_au_targets`), labelled by AU code.
 
     Returns:
         An EditSet of faces × len(presets) edits with targets, true flows and regions.
@@ -291,9 +328,10 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
     rows = rows[:faces]
     if not rows:
         raise ValueError(f"{data_dir}: no face in split {split!r}.")
-    targets, labels = expression_targets(presets, len(rows), jitter,
-                                         np.random.default_rng(seed))
-    per_face = len(presets)
+    targets, labels = _targets(presets, np.stack([np.asarray(row.aus, np.float32)
+                                                  for row in rows]),
+                               jitter, seed, single_au_step)
+    per_face = len(targets) // len(rows)
     inputs, sources, truths, flows, regions = [], [], [], [], []
     for i, row in enumerate(rows):
         identity = make_identity(row.identity_seed)

@@ -57,7 +57,9 @@ class FlowError(Metric):
 
     def __call__(self, edits: EditSet) -> dict[str, Any]:
         """Returns epe, epe_moved, epe_static, offset_moved/static (|predicted|),
-        along_moved and cosine_moved (see `agreement`), moved_area, per_expression."""
+        along_moved and cosine_moved (see `agreement`), moved_area, per_expression (epe)
+        and per_expression_moved ({label: epe_moved, along_moved, cosine_moved}; with
+        single-AU edits, `evaluate --single-au`, where each AU's motion goes)."""
         if edits.true_flow is None:
             raise MetricUnavailableError("flow_error needs synthetic data (true_edit_flow).")
         errors = endpoint_errors(edits.flow, edits.true_flow)
@@ -72,4 +74,17 @@ class FlowError(Metric):
                 "along_moved": along,
                 "cosine_moved": cosine,
                 "moved_area": float(moved.mean()),
-                "per_expression": group_mean(errors.mean(axis=(1, 2)), edits.expressions)}
+                "per_expression": group_mean(errors.mean(axis=(1, 2)), edits.expressions),
+                "per_expression_moved": _per_label_moved(edits, errors, moved)}
+
+
+def _per_label_moved(edits: EditSet, errors: np.ndarray, moved: np.ndarray
+                     ) -> dict[str, dict[str, float]]:
+    labels = np.asarray(edits.expressions)
+    table = {}
+    for label in dict.fromkeys(edits.expressions):
+        chosen = labels == label
+        along, cosine = agreement(edits.flow[chosen], edits.true_flow[chosen], moved[chosen])
+        table[label] = {"epe_moved": _masked_mean(errors[chosen], moved[chosen]),
+                        "along_moved": along, "cosine_moved": cosine}
+    return table

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from defgan_tf.aus import PRESETS, au_index
-from defgan_tf.metrics.edit_set import expression_targets, group_mean, synthetic_edit_set
+from defgan_tf.aus import AU_CODES, PRESETS, au_index
+from defgan_tf.metrics.edit_set import (
+    expression_targets,
+    group_mean,
+    single_au_targets,
+    synthetic_edit_set,
+)
 
 
 def test_moved_regions_are_the_changed_aus_regions_only(edits_factory):
@@ -48,6 +53,30 @@ def test_expression_targets_jitter_only_active_aus():
     happy = targets[1::2]
     assert np.all(np.abs(happy - PRESETS["happy"]) <= 0.1 + 1e-6)
     assert np.all(happy[:, PRESETS["happy"] == 0] == 0)
+
+
+def test_single_au_targets_move_one_au_each_toward_the_far_side():
+    faces = np.array([np.full(17, 0.2), np.full(17, 0.9)], np.float32)
+    faces[0, 3] = 0.5
+    targets, labels = single_au_targets(faces, 0.5)
+    assert targets.shape == (34, 17) and labels == list(AU_CODES) * 2
+    changed = targets != np.repeat(faces, 17, axis=0)
+    np.testing.assert_array_equal(changed, np.tile(np.eye(17, dtype=bool), (2, 1)))
+    first, second = targets[:17], targets[17:]
+    assert first[0, 0] == pytest.approx(0.7) and first[3, 3] == 1.0  # up: 0.2, 0.5 (clipped)
+    assert second[5, 5] == pytest.approx(0.4)  # down from 0.9
+    with pytest.raises(ValueError, match=r"must be in \(0, 1\]. Received: 0"):
+        single_au_targets(faces, 0)
+
+
+def test_single_au_edit_set_moves_only_the_chosen_aus_region(tiny_data_dir):
+    edits = synthetic_edit_set(None, tiny_data_dir, 32, {}, faces=2, split="all",
+                               single_au_step=0.5)
+    assert len(edits) == 34 and edits.expressions == tuple(AU_CODES) * 2
+    # Each edit's true motion lies inside its own AU's region.
+    for i, k in ((1, au_index("AU02")), (17 + 15, au_index("AU26"))):
+        moving = np.linalg.norm(edits.true_flow[i], axis=-1) > 0.05
+        assert moving.any() and not (moving & ~edits.regions[i, ..., k]).any()
 
 
 def test_group_mean_ignores_nan():

@@ -38,3 +38,16 @@ def test_no_edit_error_is_the_true_motion(edits_factory):
     assert result["epe_moved"] == pytest.approx(5.0) and result["epe_static"] == 0.0
     assert result["along_moved"] == 0.0 and np.isnan(result["cosine_moved"])
     assert result["per_expression"] == {"happy": pytest.approx(2.5), "sad": pytest.approx(2.5)}
+
+
+def test_agreement_per_target_reads_each_label_alone(edits_factory):
+    true_flow = np.zeros((2, 8, 8, 2), np.float32)
+    true_flow[:, :, :4, 1] = 1.0
+    predicted = true_flow.copy()
+    predicted[1] *= -2.0  # the second edit ("sad") moves twice as far the wrong way
+    result = build_metric("flow_error")(edits_factory(flow=predicted, true_flow=true_flow))
+    moved = result["per_expression_moved"]
+    assert moved["happy"] == {"epe_moved": 0.0, "along_moved": pytest.approx(1.0),
+                              "cosine_moved": pytest.approx(1.0)}
+    assert moved["sad"] == {"epe_moved": pytest.approx(3.0), "along_moved": pytest.approx(-2.0),
+                            "cosine_moved": pytest.approx(-1.0)}
