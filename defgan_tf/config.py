@@ -52,7 +52,9 @@ class ModelConfig:
     stem_kernel: int = _field(7, "Kernel of the generators' first conv (GANimation: 7).")
     head_kernel: int = _field(7, "Kernel of the generators' output convs (GANimation: 7).")
     deformation_sees_source: bool = _field(
-        True, "Condition the deformation generator on the source AUs too (paper eq. 1)."
+        True, "Condition the deformation generator on the source AUs too (paper eq. 1); "
+        "with deformation_head per_au its trunk reads no AUs and this permits the y_t − y_o "
+        "combination."
     )
     deformation_decoder: str = _field(
         "conv",

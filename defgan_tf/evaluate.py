@@ -31,7 +31,12 @@ from defgan_tf.metrics import (
     build_metric,
     check_metric_names,
 )
-from defgan_tf.metrics.edit_set import META_CSV, dataset_edit_set, synthetic_edit_set
+from defgan_tf.metrics.edit_set import (
+    CHANGED_AU_THRESHOLD,
+    META_CSV,
+    dataset_edit_set,
+    synthetic_edit_set,
+)
 
 
 def build_metrics(names: Sequence[str] | None, options: MetricOptions
@@ -144,7 +149,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                "data": str(data_dir), "format": format, "split": args.split,
                "image_size": backend.image_size,
                "faces": len(edits) // len(targets), "edits": len(edits),
-               "expressions": targets, "jitter": args.jitter, "seed": args.seed,
+               "expressions": targets, "seed": args.seed,
+               "jitter": None if args.single_au is not None else args.jitter,
                "single_au": args.single_au,
                "edit_seconds": round(edit_seconds, 2),
                "seconds": round(time.perf_counter() - start, 2),
@@ -182,8 +188,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="fixes the jitter")
     parser.add_argument("--single-au", type=float, metavar="STEP",
                         help="instead of the presets, 17 edits per face that each move one AU "
-                             "by STEP (up from ≤ 0.5, else down): metrics per AU, and on "
-                             "synthetic data where each AU's learned motion goes")
+                             "by STEP in (0.1, 1] (up from ≤ 0.5, else down; --jitter unused): "
+                             "metrics per AU, and on synthetic data where each AU's learned "
+                             "motion goes")
     parser.add_argument("--batch-size", type=int, default=16, help="images per model call")
     parser.add_argument("--no-ema", action="store_true",
                         help="measure a run's raw generator weights instead of their moving "
@@ -196,8 +203,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--faces must be ≥ 1. Received: {args.faces}")
     if args.single_au is not None and args.expressions is not None:
         parser.error("--single-au edits one AU at a time; it replaces --expressions.")
-    if args.single_au is not None and not 0 < args.single_au <= 1:
-        parser.error(f"--single-au must be in (0, 1]. Received: {args.single_au}")
+    if args.single_au is not None and not CHANGED_AU_THRESHOLD < args.single_au <= 1:
+        parser.error(f"--single-au must be in ({CHANGED_AU_THRESHOLD}, 1]: a smaller change "
+                     f"counts as no change (concentration, moved regions). "
+                     f"Received: {args.single_au}")
     return args
 
 

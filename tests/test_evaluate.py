@@ -54,11 +54,16 @@ def test_single_au_edits_report_where_each_aus_motion_goes(tiny_run_dir, tiny_da
     results = json.loads((out / "metrics.json").read_text())
     assert results["edits"] == 17 and results["expressions"] == list(AU_CODES)
     assert results["faces"] == 1 and results["single_au"] == 0.5
-    moved = results["metrics"]["flow_error"]["ground_truth"]["per_expression_moved"]
-    assert moved["AU26"]["cosine_moved"] == pytest.approx(1.0)
+    flow = results["metrics"]["flow_error"]
+    assert list(flow["model"]["per_expression_moved"]) == list(AU_CODES)
+    # Per AU, the true edit has the true motion's direction and length, no edit none.
+    assert flow["ground_truth"]["per_expression_moved"]["AU26"]["cosine_moved"] == \
+        pytest.approx(1.0)
+    assert flow["no_edit"]["per_expression_moved"]["AU26"]["along_moved"] == 0.0
     report = (out / "report.md").read_text()
-    assert "## Flow in the moved pixels per target (model)" in report
-    assert "| AU26 |" in report
+    table = report.split("## Flow in the moved pixels per target (model)", 1)[1]
+    assert "| target | epe_moved | along_moved | cosine_moved |" in table
+    assert "\n| AU26 | " in table
 
 
 def test_single_au_replaces_the_expressions(tiny_run_dir, capsys):

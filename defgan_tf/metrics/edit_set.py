@@ -270,7 +270,8 @@ def dataset_edit_set(edit: EditFn | None, index, image_size: int,
                      presets: dict[str, np.ndarray], faces: int = 50, jitter: float = 0.1,
                      seed: int = 0, batch_size: int = 16,
                      single_au_step: float | None = None) -> EditSet:
-    """Edits the first `faces` faces of any dataset toward every preset (no ground truth).
+    """Edits the first `faces` faces of any dataset toward every preset, or one AU at a time
+    (`single_au_step`); no ground truth.
 
     Args:
         edit: see run_model; None leaves every input unchanged.
@@ -294,7 +295,8 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
                        jitter: float = 0.1, seed: int = 0, batch_size: int = 16,
                        texture: TextureFn | None = None,
                        single_au_step: float | None = None) -> EditSet:
-    """Edits `faces` faces of a synthetic dataset toward every preset, with ground truth.
+    """Edits `faces` faces of a synthetic dataset toward every preset, or one AU at a time
+    (`single_au_step`), with ground truth.
 
     Faces are re-rendered at `image_size` from their identity seed and AUs (so input
     and truth are pixel-aligned whatever size the dataset was written at); one face per
@@ -316,7 +318,8 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
             by this much (`single_au_targets`), labelled by AU code.
 
     Returns:
-        An EditSet of faces × len(presets) edits with targets, true flows and regions.
+        An EditSet of faces × len(presets) (or × 17) edits with targets, true flows and
+        regions.
     """
     from defgan_tf.data.synthetic import make_identity, render, true_edit_flow
 

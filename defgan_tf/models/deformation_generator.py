@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.models.layers import UpsampleConv
@@ -90,7 +91,7 @@ class DeformationGenerator(Generator):
         return field
 
     @staticmethod
-    def combine(per_au_fields, au_change):
+    def combine(per_au_fields: tf.Tensor, au_change: tf.Tensor) -> tf.Tensor:
         """Σ_k au_change_k · B_k.
 
         Args:

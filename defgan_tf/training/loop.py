@@ -79,11 +79,12 @@ def _flatten(values: dict, prefix: str) -> dict[str, float]:
 def _iterators_trackable(strategy: tf.distribute.Strategy) -> bool:
     """Whether tf.train.Checkpoint can save the position of this strategy's data iterators.
 
-    Asked of a one-element probe, so that a resumed run knows how many batches to skip
-    before it builds (and starts prefetching) its real input pipeline.
+    Asked of a one-element float probe (the iterator's type, and so the answer, depends
+    only on the strategy), so that a resumed run knows how many batches to skip before
+    it builds (and starts prefetching) its real input pipeline.
     """
     probe = strategy.distribute_datasets_from_function(
-        lambda _: tf.data.Dataset.range(1).batch(1))
+        lambda _: tf.data.Dataset.from_tensors(tf.zeros([1], tf.float32)))
     try:
         tf.train.Checkpoint(iterator=iter(probe))
     except ValueError:

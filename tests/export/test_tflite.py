@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from defgan_tf.config import load_config
+from defgan_tf.models import build_defgan
 from export.report import PSNR_TARGETS_DB, keras_edits, parity, tflite_edits
 from export.saved_model import ExportError
-from export.tflite import check_quantization, convert_saved_model
+from export.tflite import check_quantization, convert_saved_model, write_tflite
 
 # Measured on the tiny run (4 test faces): fp32 154 dB, fp16 74, dynamic 76, int8 61.
 # The asserted floors are the targets (export.report.PSNR_TARGETS_DB), plus a
@@ -77,10 +79,6 @@ def test_unknown_quantization_names_the_closest():
 
 
 def test_per_au_deformation_head_converts_with_builtins_and_matches_keras(tmp_path):
-    from defgan_tf.config import load_config
-    from defgan_tf.models import build_defgan
-    from export.tflite import write_tflite
-
     config = load_config(None, ["model.image_size=32", "model.generator_width=4",
                                 "model.n_res=1", "model.critic_width=4",
                                 "identity.embedder=none", "model.deformation_head=per_au"])
