@@ -41,6 +41,11 @@ class Critic(keras.Model):
         self.image_size, self.width, self.n_down, self.init_std = (
             image_size, width, n_down, init_std)
         self.projection = projection
+        # Keras casts every floating argument of a call to the compute dtype; under
+        # mixed_float16 that rounds the AUs the projection reads to ~1e-3 before its
+        # float32 Dense. Each conv converts the image itself, `call` the AUs.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
         self.convs = [
             layers.Conv2D(width * 2**i, 4, strides=2, padding="same",
                           kernel_initializer=weight_init(init_std), name=f"down{i}")

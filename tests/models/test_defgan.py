@@ -218,6 +218,24 @@ def test_projection_critic_adds_the_au_embedding_times_the_mean_features():
     np.testing.assert_array_equal(aus, same_aus)  # the AU head never reads the AUs
 
 
+def test_projection_critic_reads_the_aus_in_float32_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        critic = Critic(image_size=32, width=4, n_down=4, projection=True)
+        image = tf.random.stateless_uniform((2, 32, 32, 3), (0, 1), -1.0, 1.0)
+        aus = tf.fill((2, 17), 0.5)
+        # 0.5 + 1e-4 rounds back to 0.5 in float16 (spacing 4.9e-4 there).
+        nudged = aus + 1e-4
+        assert np.array_equal(tf.cast(nudged, "float16"), tf.cast(aus, "float16"))
+        base, _ = critic(image, aus)
+        moved, _ = critic(image, nudged)
+        assert critic.convs[0].compute_dtype == "float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert base.dtype == tf.float32
+    assert np.all(base.numpy() != moved.numpy())
+
+
 def test_projection_critic_scores_real_faces_with_labels_noised_like_the_targets():
     from defgan_tf.data.pipeline import sample_targets
 
