@@ -60,8 +60,10 @@ class ModelConfig:
         "conv",
         "conv: bilinear ×2 + conv3 per level, field head at full size (DESIGN.md §2); "
         "bilinear: field head at the trunk's size, upsampled bilinearly with no learned "
-        "layer (paper appendix D.1, literal reading).",
-        ("conv", "bilinear"),
+        "layer (paper appendix D.1, literal reading); unet: conv with each level also "
+        "reading the encoder's features of its size, so the field can follow the face's "
+        "edges (docs/tuning.md, \"Twelfth round\").",
+        ("conv", "bilinear", "unet"),
     )
     deformation_head: str = _field(
         "field",

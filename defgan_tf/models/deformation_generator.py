@@ -9,7 +9,7 @@ from defgan_tf.aus import NUM_AUS
 from defgan_tf.models.layers import UpsampleConv
 from defgan_tf.models.trunk import Generator
 
-DECODERS = ("conv", "bilinear")
+DECODERS = ("conv", "bilinear", "unet")
 HEADS = ("field", "per_au")
 
 
@@ -26,7 +26,12 @@ class DeformationGenerator(Generator):
     up, so it is smooth between cells 2^n_down pixels apart by construction. Facial
     motion is that smooth, pixel-to-pixel swirls are not; but on the synthetic faces
     it moved whole regions (cheeks, outlines) with the features, which smooth fields
-    make cheap (docs/tuning.md), so "conv" stays the default.
+    make cheap (docs/tuning.md), so "conv" stays the default. "unet": "conv" with each
+    level also reading the encoder's features of its size (stem, then each downsampling;
+    Ronneberger et al. 2015). Without them a full-size pixel sees the face only through
+    the trunk's 2^n_down-times coarser features, and the learned motion leaks several
+    pixels past the features that move (docs/tuning.md, "Twelfth round"); the stem's
+    features say where an edge of the brow or lip lies to the pixel.
 
     Two heads. "field" (paper eq. 1): the trunk reads the face with the AUs tiled in and
     the head predicts one field for this edit. "per_au": the trunk reads the face alone
@@ -43,7 +48,7 @@ class DeformationGenerator(Generator):
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.
         sees_source: whether the input includes tile(source_aus) (paper eq. 1; default on).
             The "per_au" head needs the source AUs for the change y_t − y_o.
-        decoder: "conv" or "bilinear", see above.
+        decoder: "conv", "bilinear" or "unet", see above.
         head: "field" or "per_au", see above.
 
     Call:
@@ -65,7 +70,7 @@ class DeformationGenerator(Generator):
         self.sees_source, self.decoder, self.head = sees_source, decoder, head
         self.ups = [UpsampleConv(filters, init_std=init_std, name=f"up{i}")
                     for i, filters in enumerate(self.decoder_widths())] \
-            if decoder == "conv" else []
+            if decoder != "bilinear" else []
         fields = NUM_AUS if head == "per_au" else 1
         self.field_head = keras.layers.Conv2D(
             2 * fields, head_kernel, padding="same", kernel_initializer="zeros",
@@ -80,9 +85,14 @@ class DeformationGenerator(Generator):
         else:
             aus = keras.ops.concatenate(
                 [source_aus, target_aus] if self.sees_source else [target_aus], axis=-1)
-        x = self.trunk(keras.ops.cast(image, "float32"), aus)
-        for layer in self.ups:
-            x = layer(x)
+        skips = [None] * len(self.ups)
+        if self.decoder == "unet":
+            x, encoder = self.trunk(keras.ops.cast(image, "float32"), aus, return_skips=True)
+            skips = encoder[::-1]
+        else:
+            x = self.trunk(keras.ops.cast(image, "float32"), aus)
+        for layer, skip in zip(self.ups, skips):
+            x = layer(x, skip)
         field = self.field_head(x)
         if self.head == "per_au":
             field = self.combine(field, target_aus - source_aus)

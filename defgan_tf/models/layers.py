@@ -120,7 +120,13 @@ class ResidualBlock(layers.Layer):
 
 
 class UpsampleConv(layers.Layer):
-    """Bilinear ×2 upsampling then conv3 IN ReLU: smooth fields without checkerboards."""
+    """Bilinear ×2 upsampling then conv3 IN ReLU: smooth fields without checkerboards.
+
+    Call:
+        x: (B, h, w, C).
+        skip: optional (B, 2h, 2w, C') encoder features concatenated after the upsampling
+            (a U-Net decoder level).
+    """
 
     def __init__(self, filters: int, init_std: float = 0.02, **kwargs):
         super().__init__(**kwargs)
@@ -128,8 +134,11 @@ class UpsampleConv(layers.Layer):
         self.upsample = layers.UpSampling2D(2, interpolation="bilinear", name="upsample")
         self.block = ConvNormReLU(filters, 3, init_std=init_std, name="block")
 
-    def call(self, x):
-        return self.block(self.upsample(x))
+    def call(self, x, skip=None):
+        x = self.upsample(x)
+        if skip is not None:
+            x = keras.ops.concatenate([x, keras.ops.cast(skip, x.dtype)], axis=-1)
+        return self.block(x)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "init_std": self.init_std}

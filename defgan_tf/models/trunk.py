@@ -34,12 +34,21 @@ class EncoderTrunk(layers.Layer):
             for i in range(n_res)
         ]
 
-    def call(self, x, constant=None):
-        """x: (B, H, W, C); constant: optional (B, n) constant channels (the AUs) for the stem."""
+    def call(self, x, constant=None, return_skips=False):
+        """x: (B, H, W, C); constant: optional (B, n) constant channels (the AUs) for the stem.
+
+        Returns the trunk's output; with return_skips, also the encoder's features above
+        the trunk's size, finest first: the stem's (H, W) and each downsampling's but the
+        last (n_down of them), for a decoder that reads them back (U-Net).
+        """
         x = self.stem(x, constant)
-        for layer in self.downs + self.blocks:
+        skips = [x]
+        for layer in self.downs:
             x = layer(x)
-        return x
+            skips.append(x)
+        for layer in self.blocks:
+            x = layer(x)
+        return (x, skips[:-1]) if return_skips else x
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "n_down": self.n_down,

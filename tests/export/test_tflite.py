@@ -78,10 +78,12 @@ def test_unknown_quantization_names_the_closest():
         check_quantization("in8")
 
 
-def test_per_au_deformation_head_converts_with_builtins_and_matches_keras(tmp_path):
+@pytest.mark.parametrize("decoder", ["conv", "unet"])
+def test_per_au_deformation_head_converts_with_builtins_and_matches_keras(tmp_path, decoder):
     config = load_config(None, ["model.image_size=32", "model.generator_width=4",
                                 "model.n_res=1", "model.critic_width=4",
-                                "identity.embedder=none", "model.deformation_head=per_au"])
+                                "identity.embedder=none", "model.deformation_head=per_au",
+                                f"model.deformation_decoder={decoder}"])
     model = build_defgan(config, with_embedder=False)
     head = model.deformation_generator.field_head.kernel
     head.assign(tf.random.normal(head.shape, stddev=0.5, seed=4))  # zero-init: no motion
