@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from defgan_tf.metrics.edit_set import EditSet
+from defgan_tf.metrics.flow_error import MOVED_PX
 from defgan_tf.metrics.registry import Metric, MetricUnavailableError, register
 
 CHANGE_THRESHOLD = 4 / 255
@@ -62,11 +63,20 @@ class GroundTruth(Metric):
     needs_ground_truth = True
 
     def __call__(self, edits: EditSet) -> dict[str, Any]:
-        """Returns {"edited": {...}, "deformed": {...}, "changed_area": share of pixels}."""
+        """Returns {"edited": {...}, "deformed": {...}, "changed_area": share of pixels,
+        "moved_share": share of the changed region that the true motion moves}.
+
+        With true flows, changed_l1 is also split into the pixels that move
+        (changed_l1_moved, where a warp can help) and the rest of the changed region
+        (changed_l1_static: texture only, where any motion is wrong)."""
         if edits.targets is None:
             raise MetricUnavailableError("ground_truth needs synthetic data (true target renders).")
         changed = changed_pixels(edits.inputs, edits.targets)
         result: dict[str, Any] = {"changed_area": float(changed.mean())}
+        moved = None
+        if edits.true_flow is not None:
+            moved = np.linalg.norm(edits.true_flow, axis=-1) > MOVED_PX
+            result["moved_share"] = float((changed & moved).sum() / max(changed.sum(), 1))
         for kind in ("edited", "deformed"):
             images = getattr(edits, kind)
             result[kind] = {"psnr": psnr(images, edits.targets),
@@ -74,4 +84,9 @@ class GroundTruth(Metric):
                             "changed_l1": masked_l1(images, edits.targets, changed),
                             "unchanged_l1": masked_l1(images, edits.targets, ~changed),
                             "l1": float(np.abs(images - edits.targets).mean())}
+            if moved is not None:
+                result[kind]["changed_l1_moved"] = masked_l1(images, edits.targets,
+                                                             changed & moved)
+                result[kind]["changed_l1_static"] = masked_l1(images, edits.targets,
+                                                              changed & ~moved)
         return result

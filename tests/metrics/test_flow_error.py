@@ -51,3 +51,24 @@ def test_agreement_per_target_reads_each_label_alone(edits_factory):
                               "cosine_moved": pytest.approx(1.0)}
     assert moved["sad"] == {"epe_moved": pytest.approx(3.0), "along_moved": pytest.approx(-2.0),
                             "cosine_moved": pytest.approx(-1.0)}
+
+
+def test_offset_by_distance_bands_the_leak_around_the_moved_pixels(edits_factory):
+    true_flow = np.zeros((2, 16, 16, 2), np.float32)
+    true_flow[:, :, :4, 0] = 1.0  # columns 0-3 move; column 4 is 1 px away, 5 is 2 px, ...
+    predicted = np.zeros_like(true_flow)
+    predicted[..., 1] = np.arange(16, dtype=np.float32)  # offset = column index
+    regions = np.zeros((2, 16, 16, 17), bool)
+    result = build_metric("flow_error")(edits_factory(
+        flow=predicted, true_flow=true_flow, inputs=np.zeros((2, 16, 16, 3), np.float32),
+        regions=regions))
+    assert result["offset_by_distance"] == {
+        "moved": pytest.approx(1.5), "1px": pytest.approx(4.0), "2px": pytest.approx(5.0),
+        "3-4px": pytest.approx(6.5), "5-8px": pytest.approx(9.5),
+        "beyond_8px": pytest.approx(13.5)}
+    # An edit that moves nothing has no distances: its pixels count in no band but the last.
+    still = build_metric("flow_error")(edits_factory(
+        flow=predicted, true_flow=np.zeros_like(true_flow),
+        inputs=np.zeros((2, 16, 16, 3), np.float32), regions=regions))["offset_by_distance"]
+    assert np.isnan(still["moved"]) and np.isnan(still["1px"])
+    assert still["beyond_8px"] == pytest.approx(7.5)
