@@ -85,12 +85,8 @@ class DeformationGenerator(Generator):
         else:
             aus = keras.ops.concatenate(
                 [source_aus, target_aus] if self.sees_source else [target_aus], axis=-1)
-        skips = [None] * len(self.ups)
-        if self.decoder == "unet":
-            x, encoder = self.trunk(keras.ops.cast(image, "float32"), aus, return_skips=True)
-            skips = encoder[::-1]
-        else:
-            x = self.trunk(keras.ops.cast(image, "float32"), aus)
+        x, encoder = self.trunk(keras.ops.cast(image, "float32"), aus, return_skips=True)
+        skips = encoder[::-1] if self.decoder == "unet" else [None] * len(self.ups)
         for layer, skip in zip(self.ups, skips):
             x = layer(x, skip)
         field = self.field_head(x)
