@@ -24,6 +24,11 @@ LEAK_BANDS = (("1px", 0.0, 1.5), ("2px", 1.5, 2.5), ("3-4px", 2.5, 4.5), ("5-8px
 """Distance bands (px, lower exclusive) from the nearest moved pixel for `offset_by_distance`."""
 
 
+def moved_pixels(true_flow: np.ndarray) -> np.ndarray:
+    """(N, S, S) bool: where the true displacement exceeds MOVED_PX."""
+    return np.linalg.norm(true_flow, axis=-1) > MOVED_PX
+
+
 def endpoint_errors(flow: np.ndarray, true_flow: np.ndarray) -> np.ndarray:
     """(N, S, S) Euclidean distance (pixels) between predicted and true displacements."""
     return np.linalg.norm(flow.astype(np.float64) - true_flow, axis=-1)
@@ -97,7 +102,7 @@ class FlowError(Metric):
         if edits.true_flow is None:
             raise MetricUnavailableError("flow_error needs synthetic data (true_edit_flow).")
         errors = endpoint_errors(edits.flow, edits.true_flow)
-        moved = np.linalg.norm(edits.true_flow, axis=-1) > MOVED_PX
+        moved = moved_pixels(edits.true_flow)
         offsets = np.linalg.norm(edits.flow, axis=-1)
         along, cosine = agreement(edits.flow, edits.true_flow, moved)
         return {"epe": float(errors.mean()),

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from defgan_tf.metrics.edit_set import EditSet
-from defgan_tf.metrics.flow_error import MOVED_PX
+from defgan_tf.metrics.flow_error import moved_pixels
 from defgan_tf.metrics.registry import Metric, MetricUnavailableError, register
 
 CHANGE_THRESHOLD = 4 / 255
@@ -75,7 +75,7 @@ class GroundTruth(Metric):
         result: dict[str, Any] = {"changed_area": float(changed.mean())}
         moved = None
         if edits.true_flow is not None:
-            moved = np.linalg.norm(edits.true_flow, axis=-1) > MOVED_PX
+            moved = moved_pixels(edits.true_flow)
             result["moved_share"] = float((changed & moved).sum() / max(changed.sum(), 1))
         for kind in ("edited", "deformed"):
             images = getattr(edits, kind)
