@@ -153,13 +153,15 @@ class KerasBackend(Backend):
     def estimate_aus(self, image):
         return np.asarray(self._estimate(self._check_image(image)))
 
-    def texture(self, deformed: np.ndarray, target_aus: np.ndarray) -> dict[str, np.ndarray]:
+    def texture(self, deformed: np.ndarray, source_aus: np.ndarray,
+                target_aus: np.ndarray) -> dict[str, np.ndarray]:
         """The texture branch alone on an already deformed image (`DefGAN.texture`).
 
         Only a run directory has it: the exported models hold the whole edit. The
         evaluation paints the true warp with it (`metrics.warp_parts`).
         """
-        out = self._texture(self._check_image(deformed), np.asarray(target_aus, np.float32))
+        out = self._texture(self._check_image(deformed), np.asarray(source_aus, np.float32),
+                            np.asarray(target_aus, np.float32))
         return {name: np.asarray(value) for name, value in out.items()}
 
 

@@ -27,8 +27,9 @@ META_CSV = "synthetic_meta.csv"
 EditFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
 """(images, source_aus, target_aus) → maps by name ("edited", "deformed", "grid")."""
 
-TextureFn = Callable[[np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
-"""(deformed images, target_aus) → maps by name ("edited"): a model's texture branch alone."""
+TextureFn = Callable[[np.ndarray, np.ndarray, np.ndarray], Mapping[str, np.ndarray]]
+"""(deformed images, source_aus, target_aus) → maps by name ("edited"): a model's texture
+branch alone."""
 
 
 @dataclass
@@ -353,6 +354,6 @@ def synthetic_edit_set(edit: EditFn | None, data_dir: str | Path, image_size: in
                     true_flow=np.stack(flows), regions=np.stack(regions))
     if texture is None:
         return edits
-    painted = in_batches(lambda deformed, aus: texture(deformed, aus)["edited"],
-                         edits.true_warp().edited, targets, batch_size=batch_size)
+    painted = in_batches(lambda *arrays: texture(*arrays)["edited"], edits.true_warp().edited,
+                         sources_array, targets, batch_size=batch_size)
     return dataclasses.replace(edits, textured_true_warp=painted)

@@ -31,7 +31,7 @@ def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
         texture = TextureGenerator(
             width=m.generator_width, n_down=m.n_down, n_res=m.n_res, stem_kernel=m.stem_kernel,
             head_kernel=m.head_kernel, mask_bias_init=m.mask_bias_init, init_std=m.init_std,
-            decoder=m.texture_decoder, name="texture_generator")
+            decoder=m.texture_decoder, head=m.texture_head, name="texture_generator")
     if m.mode != "texture_only":
         deformation = DeformationGenerator(
             width=m.deformation_width, n_down=m.n_down, n_res=m.n_res,

@@ -143,10 +143,10 @@ class DefGAN(keras.Model):
             shape = tf.shape(image)
             grid = identity_grid(shape[0], image.shape[1], image.shape[2])
             deformed = image
-        return {**self.texture(deformed, target_aus, training=training),
+        return {**self.texture(deformed, source_aus, target_aus, training=training),
                 "deformed": deformed, "grid": grid}
 
-    def texture(self, deformed, target_aus, training=False):
+    def texture(self, deformed, source_aus, target_aus, training=False):
         """The texture branch alone (paper eq. 2–3): paints over an already deformed image.
 
         `call` runs it on the model's own warp. Run on another image, such as a synthetic
@@ -155,7 +155,7 @@ class DefGAN(keras.Model):
 
         Args:
             deformed: (B, H, W, 3) float in [-1, 1].
-            target_aus: (B, 17) float in [0, 1].
+            source_aus, target_aus: (B, 17) float in [0, 1], the input's and the edit's.
 
         Returns:
             dict of float32 tensors `edited`, `color` (B, H, W, 3) and `mask`
@@ -166,10 +166,8 @@ class DefGAN(keras.Model):
         if self.texture_generator is None:
             return {"edited": deformed, "color": deformed,
                     "mask": tf.ones_like(deformed[..., :1])}
-        color, mask = self.texture_generator(deformed, target_aus, training=training)
-        color, mask = tf.cast(color, tf.float32), tf.cast(mask, tf.float32)
-        return {"edited": mask * deformed + (1.0 - mask) * color, "color": color,
-                "mask": mask}
+        out = self.texture_generator(deformed, source_aus, target_aus, training=training)
+        return {name: tf.cast(value, tf.float32) for name, value in out.items()}
 
     def estimate_aus(self, image):
         """AU intensities from the critic's AU head, clipped to [0, 1]. (B, 17) float32."""
@@ -183,7 +181,7 @@ class DefGAN(keras.Model):
         if self.deformation_generator is not None:
             self.deformation_generator(image, aus, aus)
         if self.texture_generator is not None:
-            self.texture_generator(image, aus)
+            self.texture_generator(image, aus, aus)
         self.critic(image, aus)
 
     def build(self, *shapes) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 from defgan_tf.aus import NUM_AUS
-from defgan_tf.models.layers import UpsampleConv
+from defgan_tf.models.layers import UpsampleConv, combine_per_au
 from defgan_tf.models.trunk import Generator
 
 DECODERS = ("conv", "bilinear", "unet")
@@ -92,25 +91,10 @@ class DeformationGenerator(Generator):
             x = layer(x, skip)
         field = self.field_head(x)
         if self.head == "per_au":
-            field = self.combine(field, target_aus - source_aus)
+            field = combine_per_au(field, target_aus - source_aus)
         if self.decoder == "bilinear" and self.n_down:
             field = keras.ops.image.resize(field, (height, width), interpolation="bilinear")
         return field
-
-    @staticmethod
-    def combine(per_au_fields: tf.Tensor, au_change: tf.Tensor) -> tf.Tensor:
-        """Σ_k au_change_k · B_k.
-
-        Args:
-            per_au_fields: (B, h, w, 2·17), channels 2k and 2k + 1 the (x, y) of AU k's field.
-            au_change: (B, 17), y_t − y_o.
-
-        Returns:
-            (B, h, w, 2) the raw field Δ.
-        """
-        shape = keras.ops.shape(per_au_fields)
-        fields = keras.ops.reshape(per_au_fields, (shape[0], shape[1], shape[2], NUM_AUS, 2))
-        return keras.ops.sum(fields * au_change[:, None, None, :, None], axis=3)
 
     def get_config(self):
         return {**super().get_config(), "sees_source": self.sees_source, "decoder": self.decoder,

@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from defgan_tf.aus import NUM_AUS
+
 
 def weight_init(std: float) -> keras.initializers.Initializer:
     """N(0, std) weights, as GANimation initialises every conv (std 0.02)."""
@@ -24,6 +26,26 @@ def conv(filters: int, kernel: int, stride: int, std: float, name: str,
         filters, kernel, strides=stride, padding="same", use_bias=use_bias,
         kernel_initializer=weight_init(std), name=name, dtype=dtype,
     )
+
+
+def combine_per_au(per_au_maps, au_change):
+    """Σ_k au_change_k · M_k: one map per AU, weighted by how much the edit changes that AU.
+
+    The FACS additive reading both generators' `per_au` heads share: an edit that
+    changes no AU changes nothing, and the edit back is the same maps with the opposite
+    sign (docs/tuning.md, "Eleventh round").
+
+    Args:
+        per_au_maps: (B, h, w, c·17), channels c·k … c·k + c − 1 the map M_k of AU k.
+        au_change: (B, 17), y_t − y_o.
+
+    Returns:
+        (B, h, w, c).
+    """
+    shape = keras.ops.shape(per_au_maps)
+    channels = per_au_maps.shape[-1] // NUM_AUS
+    maps = keras.ops.reshape(per_au_maps, (shape[0], shape[1], shape[2], NUM_AUS, channels))
+    return keras.ops.sum(maps * au_change[:, None, None, :, None], axis=3)
 
 
 def conv_of_constant_channels(values, kernel, height: int, width: int):

@@ -39,7 +39,7 @@ def summarize(config: Config) -> dict[str, dict[str, float]]:
     if model.texture_generator is not None:
         rows["texture_generator"] = {
             "params": model.texture_generator.count_params(),
-            "gflops": count_flops(model.texture_generator, image, aus) / 1e9}
+            "gflops": count_flops(model.texture_generator, image, aus, aus) / 1e9}
     rows["edit (both generators + warp)"] = {
         "params": sum(g.count_params() for g in model.generators),
         "gflops": count_flops(lambda i, s, t: model(i, s, t)["edited"], image, aus, aus) / 1e9}

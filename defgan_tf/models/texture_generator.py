@@ -1,62 +1,100 @@
-"""G_T: hallucinates colour and an attention mask on the deformed face (paper eq. 2, 6)."""
+"""G_T: paints what the warp cannot make over the deformed face (paper eq. 2, 6)."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from defgan_tf.models.layers import ConvNormReLU, UpsampleConv, conv
+from defgan_tf.aus import NUM_AUS
+from defgan_tf.models.layers import ConvNormReLU, UpsampleConv, combine_per_au, conv
 from defgan_tf.models.trunk import Generator
 
 DECODERS = ("transpose", "upsample")
+HEADS = ("mask", "per_au")
+PER_AU_KERNEL = 3
+"""Kernel of the per-AU head: 51 output channels at 7×7 would cost 0.33 GFLOPs per 64²
+image, two thirds of the whole texture generator; 3×3 costs 0.06."""
 
 
 class TextureGenerator(Generator):
-    """GANimation's generator: reads concat(I_d, tile(y_t)), returns (colour C, mask A).
+    """GANimation's generator: reads the deformed face, returns the edit, colour and mask.
+
+    Two heads. "mask" (GANimation, paper eq. 2): the trunk reads concat(I_d, tile(y_t))
+    and two heads give a colour map C and an attention mask A; the edit is
+    A·I_d + (1 − A)·C. "per_au": the trunk reads I_d alone and the head gives one colour
+    change R_k per AU, added to the deformed image by the change the edit asks for,
+    I_d + Σ_k (y_t,k − y_o,k)·R_k, clipped to [-1, 1]: the texture counterpart of the
+    deformation generator's per-AU fields (FACS additivity). An edit that changes no AU
+    paints nothing, the edit back paints the opposite, and a wrinkle or the teeth of one
+    AU are learnt from every edit that changes it. The mask GANimation's regularisers
+    read is then 1 − min(1, mean_c |Σ_k …|), 1 where nothing is painted, so
+    `losses.lambda_mask` pulls the painted change toward zero in L1 and `lambda_mtv`
+    keeps it smooth; the colour map is the painted image.
 
     Args:
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.
         mask_bias_init: bias of the mask head; 3.0 gives A ≈ 0.95, i.e. the generator
             starts by keeping the deformed image (notes/quickstart_feasibility.md).
+            The per-AU head's weights start at zero instead (nothing painted).
         decoder: "transpose" (GANimation: a stride-2 transposed conv4 per level) or
             "upsample" (bilinear ×2 + conv3 per level, as the deformation generator's).
             A stride-2 transposed conv makes even and odd output pixels with different
             taps of its kernel, so even smooth features come out as a period-2
             checkerboard, and where the mask keeps the deformed image no loss trains it
-            away (docs/tuning.md, "Fifth round").
+            away (docs/tuning.md, "Fifth round"). The per-AU head adds its output, so
+            nothing hides a checkerboard there.
+        head: "mask" or "per_au", see above.
 
     Call:
-        deformed: (B, H, W, 3) float in [-1, 1]; target_aus: (B, 17) in [0, 1].
-        Returns (color (B, H, W, 3) tanh, mask (B, H, W, 1) sigmoid, 1 = keep I_d), float32.
+        deformed: (B, H, W, 3) float in [-1, 1]; source_aus, target_aus: (B, 17) in [0, 1]
+            (the "mask" head reads only the targets).
+        Returns a dict of float32 tensors: `edited` and `color` (B, H, W, 3), `mask`
+        (B, H, W, 1), 1 = keep the deformed pixel.
     """
 
     def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
                  head_kernel: int = 7, mask_bias_init: float = 3.0, init_std: float = 0.02,
-                 decoder: str = "transpose", **kwargs):
+                 decoder: str = "transpose", head: str = "mask", **kwargs):
         super().__init__(width, n_down, n_res, stem_kernel, head_kernel, init_std, **kwargs)
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}. Received: {decoder!r}")
-        self.mask_bias_init, self.decoder = mask_bias_init, decoder
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}. Received: {head!r}")
+        self.mask_bias_init, self.decoder, self.head = mask_bias_init, decoder, head
         self.ups = [
             ConvNormReLU(filters, 4, stride=2, init_std=init_std, transpose=True, name=f"up{i}")
             if decoder == "transpose" else UpsampleConv(filters, init_std=init_std, name=f"up{i}")
             for i, filters in enumerate(self.decoder_widths())
         ]
         # Heads in float32: tanh/sigmoid saturate badly in float16.
+        if head == "per_au":
+            self.change_head = layers.Conv2D(
+                3 * NUM_AUS, PER_AU_KERNEL, padding="same", kernel_initializer="zeros",
+                name="change_head", dtype="float32")
+            return
         self.color_head = conv(3, head_kernel, 1, init_std, "color_head", dtype="float32")
         self.mask_head = layers.Conv2D(
             1, head_kernel, padding="same", kernel_initializer=keras.initializers.RandomNormal(
                 stddev=init_std), bias_initializer=keras.initializers.Constant(mask_bias_init),
             name="mask_head", dtype="float32")
 
-    def call(self, deformed, target_aus):
-        x = self.trunk(keras.ops.cast(deformed, "float32"), keras.ops.cast(target_aus, "float32"))
+    def call(self, deformed, source_aus, target_aus):
+        deformed = keras.ops.cast(deformed, "float32")
+        target_aus = keras.ops.cast(target_aus, "float32")
+        x = self.trunk(deformed, None if self.head == "per_au" else target_aus)
         for layer in self.ups:
             x = layer(x)
+        if self.head == "per_au":
+            change = combine_per_au(self.change_head(x),
+                                    target_aus - keras.ops.cast(source_aus, "float32"))
+            edited = keras.ops.clip(deformed + change, -1.0, 1.0)
+            painted = keras.ops.minimum(
+                keras.ops.mean(keras.ops.abs(change), axis=-1, keepdims=True), 1.0)
+            return {"edited": edited, "color": edited, "mask": 1.0 - painted}
         color = keras.ops.tanh(self.color_head(x))
         mask = keras.ops.sigmoid(self.mask_head(x))
-        return color, mask
+        return {"edited": mask * deformed + (1.0 - mask) * color, "color": color, "mask": mask}
 
     def get_config(self):
         return {**super().get_config(), "mask_bias_init": self.mask_bias_init,
-                "decoder": self.decoder}
+                "decoder": self.decoder, "head": self.head}

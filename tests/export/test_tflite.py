@@ -78,15 +78,19 @@ def test_unknown_quantization_names_the_closest():
         check_quantization("in8")
 
 
-@pytest.mark.parametrize("decoder", ["conv", "unet"])
-def test_per_au_deformation_head_converts_with_builtins_and_matches_keras(tmp_path, decoder):
+@pytest.mark.parametrize("decoder, texture", [("conv", "mask"), ("unet", "per_au")])
+def test_per_au_heads_convert_with_builtins_and_match_keras(tmp_path, decoder, texture):
     config = load_config(None, ["model.image_size=32", "model.generator_width=4",
                                 "model.n_res=1", "model.critic_width=4",
                                 "identity.embedder=none", "model.deformation_head=per_au",
-                                f"model.deformation_decoder={decoder}"])
+                                f"model.deformation_decoder={decoder}",
+                                f"model.texture_head={texture}"])
     model = build_defgan(config, with_embedder=False)
-    head = model.deformation_generator.field_head.kernel
-    head.assign(tf.random.normal(head.shape, stddev=0.5, seed=4))  # zero-init: no motion
+    heads = [(model.deformation_generator.field_head.kernel, 0.5)]  # zero-init: no motion
+    if texture == "per_au":  # nor paint; changes of ~0.1, as a trained head paints
+        heads.append((model.texture_generator.change_head.kernel, 0.01))
+    for head, std in heads:
+        head.assign(tf.random.normal(head.shape, stddev=std, seed=4))
     rng = np.random.default_rng(5)
     faces = [{"image": rng.uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32),
               "source_aus": rng.uniform(0, 1, (1, 17)).astype(np.float32),

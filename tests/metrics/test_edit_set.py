@@ -96,17 +96,20 @@ def test_synthetic_edit_set_ground_truth_is_consistent(tiny_data_dir):
     assert edits.moved_regions()[1].any()
 
 
-def test_texture_branch_paints_the_true_warp_with_each_edits_targets(tiny_data_dir):
+def test_texture_branch_paints_the_true_warp_with_each_edits_aus(tiny_data_dir):
     presets = {"neutral": PRESETS["neutral"], "surprise": PRESETS["surprise"]}
+    au01 = au_index("AU01")
 
-    def texture(deformed, target_aus):  # brightens by the edit's AU01 target
-        return {"edited": deformed + target_aus[:, au_index("AU01"), None, None, None]}
+    def texture(deformed, source_aus, target_aus):  # target AU01 up, source AU mean down
+        shift = target_aus[:, au01] - source_aus.mean(axis=1)
+        return {"edited": deformed + shift[:, None, None, None]}
 
     edits = synthetic_edit_set(None, tiny_data_dir, 32, presets, faces=2, split="all",
                                batch_size=3, texture=texture)
     assert synthetic_edit_set(None, tiny_data_dir, 32, presets, faces=2,
                               split="all").textured_true_warp is None
-    offset = edits.target_aus[:, au_index("AU01"), None, None, None]
-    assert offset.max() > 0  # surprise raises AU01, neutral does not
+    assert edits.target_aus[:, au01].max() > 0  # surprise raises AU01, neutral does not
+    assert edits.source_aus.mean(axis=1).min() > 0  # every input shows some AU
+    offset = (edits.target_aus[:, au01] - edits.source_aus.mean(axis=1))[:, None, None, None]
     np.testing.assert_allclose(edits.textured_true_warp, edits.true_warp().edited + offset,
                                atol=1e-6)

@@ -8,6 +8,7 @@ import tensorflow as tf
 from defgan_tf import losses
 from defgan_tf.config import load_config
 from defgan_tf.models import Critic, DeformationGenerator, TextureGenerator, build_defgan
+from defgan_tf.models.layers import combine_per_au
 from defgan_tf.ops.warp import identity_grid
 
 TINY = ["model.image_size=32", "model.generator_width=4", "model.n_res=1",
@@ -62,16 +63,16 @@ def test_texture_branch_alone_repaints_any_deformed_image():
     model = tiny_model()
     image, source, target = batch()
     out = model(image, source, target)
-    again = model.texture(out["deformed"], target)
+    again = model.texture(out["deformed"], source, target)
     for name in ("edited", "color", "mask"):
         np.testing.assert_allclose(again[name], out[name], atol=1e-6, err_msg=name)
     other = batch(seed=1)[0]
-    painted = model.texture(other, target)
+    painted = model.texture(other, source, target)
     assert np.abs(painted["edited"] - out["edited"]).mean() > 0.1
     mask = painted["mask"]
     np.testing.assert_allclose(painted["edited"], mask * other + (1 - mask) * painted["color"],
                                atol=1e-6)
-    warp_only = tiny_model("model.mode=deformation_only").texture(other, target)
+    warp_only = tiny_model("model.mode=deformation_only").texture(other, source, target)
     np.testing.assert_array_equal(warp_only["edited"], other)
 
 
@@ -147,11 +148,11 @@ def test_per_au_head_combines_one_field_per_au():
     fields = rng.normal(size=(2, 4, 5, 34)).astype(np.float32)
     change = rng.uniform(-1, 1, (2, 17)).astype(np.float32)
     expected = np.einsum("bhwkc,bk->bhwc", fields.reshape(2, 4, 5, 17, 2), change)
-    np.testing.assert_allclose(DeformationGenerator.combine(fields, change), expected, atol=1e-5)
+    np.testing.assert_allclose(combine_per_au(fields, change), expected, atol=1e-5)
     # One AU changed by 1: its own field, channels 2k (x) and 2k + 1 (y).
     only_au12 = np.zeros((2, 17), np.float32)
     only_au12[:, 8] = 1.0
-    np.testing.assert_array_equal(DeformationGenerator.combine(fields, only_au12),
+    np.testing.assert_array_equal(combine_per_au(fields, only_au12),
                                   fields[..., 16:18])
 
 
@@ -163,11 +164,48 @@ def test_per_au_fields_read_the_face_alone():
     assert generator.trunk.stem.conv.kernel.shape[2] == 3
 
 
+def per_au_texture(scale=0.01):
+    """A per-AU texture generator with a random (non-zero) change head."""
+    generator = TextureGenerator(width=4, n_down=2, n_res=1, head="per_au", decoder="upsample")
+    image, source, target = batch()
+    untrained = generator(image, source, target)
+    generator.change_head.kernel.assign(
+        tf.random.normal(generator.change_head.kernel.shape, stddev=scale, seed=4))
+    return generator, untrained, image * 0.25, source, target
+
+
+def test_per_au_texture_starts_painting_nothing_and_paints_by_the_au_change():
+    generator, untrained, image, source, target = per_au_texture()
+    np.testing.assert_array_equal(untrained["edited"], batch()[0])  # zero head: the face
+    np.testing.assert_array_equal(untrained["mask"], 1.0)
+    out = generator(image, source, target)
+    change = out["edited"].numpy() - image
+    assert np.abs(change).max() > 0.05 and np.abs(out["edited"]).max() <= 1.0
+    # Nothing asked, nothing painted; the edit back paints the opposite (unclipped here).
+    np.testing.assert_array_equal(generator(image, target, target)["edited"], image)
+    assert np.abs(image + change).max() < 1.0
+    np.testing.assert_allclose(generator(image, target, source)["edited"] - image, -change,
+                               atol=1e-5)
+    # The face alone is read: the same change from other AUs paints the same.
+    np.testing.assert_allclose(generator(image, source * 0.5, target - source * 0.5)["edited"],
+                               out["edited"], atol=1e-5)
+    # The mask is 1 − the mean absolute change, the regularisers' reading of "painted".
+    np.testing.assert_allclose(out["mask"][..., 0], 1 - np.abs(change).mean(-1), atol=1e-5)
+    np.testing.assert_array_equal(out["color"], out["edited"])
+
+
+def test_per_au_texture_clips_the_edit_to_the_image_range():
+    generator, _, image, source, target = per_au_texture(scale=30.0)
+    out = generator(image, source, target)
+    assert np.abs(out["edited"]).max() == 1.0
+    assert out["mask"].numpy().min() == 0.0  # a change of more than the half range
+
+
 @pytest.mark.parametrize("decoder,checkerboard", [("transpose", True), ("upsample", False)])
 def test_texture_decoder_checkerboard_on_a_flat_face(decoder, checkerboard):
     generator = TextureGenerator(width=4, n_down=2, n_res=1, decoder=decoder)
     flat = tf.fill((1, 128, 128, 3), 0.3)
-    color, _ = generator(flat, tf.fill((1, 17), 0.5))
+    color = generator(flat, tf.zeros((1, 17)), tf.fill((1, 17), 0.5))["color"]
     # Far from the zero-padded borders the features are flat, so any structure in the
     # centre is the decoder's own: a transposed conv alternates from pixel to pixel.
     centre = color.numpy()[0, 48:80, 48:80]
@@ -178,6 +216,7 @@ def test_texture_decoder_checkerboard_on_a_flat_face(decoder, checkerboard):
 @pytest.mark.parametrize("cls,kwargs", [
     (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "mask_bias_init": 2.0}),
     (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "upsample"}),
+    (TextureGenerator, {"width": 4, "n_down": 1, "n_res": 1, "head": "per_au"}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "sees_source": False}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "decoder": "bilinear"}),
     (DeformationGenerator, {"width": 4, "n_down": 1, "n_res": 1, "head": "per_au"}),
@@ -205,6 +244,8 @@ def test_bad_sizes_are_errors_with_values():
         TextureGenerator(width=4, decoder="bilinear")
     with pytest.raises(ValueError, match=r"Received: width=0"):
         TextureGenerator(width=0)
+    with pytest.raises(ValueError, match=r"Received: 'additive'"):
+        TextureGenerator(width=4, head="additive")
 
 
 def test_critic_outputs_scores_and_aus():
@@ -296,13 +337,16 @@ def test_projection_critic_step_scores_real_fake_and_mixed_faces_with_their_own_
         losses.generator_adversarial(model.critic(edited, target)[0]), rtol=1e-5)
 
 
-@pytest.mark.parametrize("mode, augment, head, decoder", [
-    ("defgan", False, "field", "conv"), ("texture_only", False, "field", "conv"),
-    ("deformation_only", False, "field", "conv"), ("defgan", True, "field", "conv"),
-    ("defgan", False, "per_au", "conv"), ("defgan", False, "per_au", "unet")])
-def test_train_steps_change_weights_and_report_every_term(mode, augment, head, decoder):
+@pytest.mark.parametrize("mode, augment, head, decoder, texture", [
+    ("defgan", False, "field", "conv", "mask"), ("texture_only", False, "field", "conv", "mask"),
+    ("deformation_only", False, "field", "conv", "mask"),
+    ("defgan", True, "field", "conv", "mask"), ("defgan", False, "per_au", "conv", "mask"),
+    ("defgan", False, "per_au", "unet", "per_au"), ("texture_only", False, "field", "conv",
+                                                    "per_au")])
+def test_train_steps_change_weights_and_report_every_term(mode, augment, head, decoder, texture):
     model = tiny_model(f"model.mode={mode}", f"train.diff_augment={augment}",
-                       f"model.deformation_head={head}", f"model.deformation_decoder={decoder}")
+                       f"model.deformation_head={head}", f"model.deformation_decoder={decoder}",
+                       f"model.texture_head={texture}")
     model.compile(d_optimizer=keras.optimizers.Adam(1e-3),
                   g_optimizer=keras.optimizers.Adam(1e-3))
     before = [v.numpy().copy() for v in model.trainable_variables]
