@@ -80,10 +80,10 @@ class ModelConfig:
     )
     texture_head: str = _field(
         "mask",
-        "mask: a colour map and an attention mask from the deformed face and the tiled "
-        "target AUs (GANimation, paper eq. 2); per_au: one colour change per AU from the "
-        "deformed face alone, added by target − source AUs (docs/tuning.md, \"Thirteenth "
-        "round\").",
+        "mask: the colour map from the deformed face and the tiled target AUs (GANimation, "
+        "paper eq. 2); per_au: the deformed face plus one colour change per AU, read from "
+        "the face alone and weighted by target − source AUs. Both are painted through an "
+        "attention mask (docs/tuning.md, \"Thirteenth round\").",
         ("mask", "per_au"),
     )
     critic_width: int = _field(64, "Base width of the critic (GANimation: 64).")
@@ -493,10 +493,6 @@ def validate(config: Config) -> None:
     _check(m.deformation_head != "per_au" or m.deformation_sees_source,
            "model.deformation_head=per_au combines its fields by target − source AUs, so it "
            "needs model.deformation_sees_source=true. Received: deformation_sees_source=false")
-    _check(m.texture_head != "per_au" or config.losses.mask_pull == "keep",
-           "model.texture_head=per_au reads its mask as 1 − the painted change, so "
-           "losses.mask_pull=texture would ask it to paint everywhere; use mask_pull=keep. "
-           f"Received: mask_pull={config.losses.mask_pull}")
     d = config.deformation
     _check(d.max_offset_px > 0, f"deformation.max_offset_px must be > 0. "
            f"Received: {d.max_offset_px}")

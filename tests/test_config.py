@@ -129,12 +129,6 @@ def test_per_au_deformation_head_needs_the_source_aus():
                                "model.deformation_sees_source=false"])
 
 
-def test_per_au_texture_head_needs_the_keep_pull():
-    with pytest.raises(ConfigError, match=r"texture_head=per_au reads its mask as 1 − the "
-                       r"painted change.*Received: mask_pull=texture"):
-        load_config(overrides=["model.texture_head=per_au", "losses.mask_pull=texture"])
-
-
 def test_malformed_override():
     with pytest.raises(ConfigError, match="an override must look like section.key=value"):
         load_config(overrides=["lambda_cyc=3"])

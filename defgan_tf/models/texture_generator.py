@@ -19,30 +19,32 @@ image, two thirds of the whole texture generator; 3×3 costs 0.06."""
 class TextureGenerator(Generator):
     """GANimation's generator: reads the deformed face, returns the edit, colour and mask.
 
-    Two heads. "mask" (GANimation, paper eq. 2): the trunk reads concat(I_d, tile(y_t))
-    and two heads give a colour map C and an attention mask A; the edit is
-    A·I_d + (1 − A)·C. "per_au": the trunk reads I_d alone and the head gives one colour
-    change R_k per AU, added to the deformed image by the change the edit asks for,
-    I_d + Σ_k (y_t,k − y_o,k)·R_k, clipped to [-1, 1]: the texture counterpart of the
-    deformation generator's per-AU fields (FACS additivity). An edit that changes no AU
-    paints nothing, the edit back paints the opposite, and a wrinkle or the teeth of one
-    AU are learnt from every edit that changes it. The mask GANimation's regularisers
-    read is then 1 − min(1, mean_c |Σ_k …|), 1 where nothing is painted, so
-    `losses.lambda_mask` pulls the painted change toward zero in L1 and `lambda_mtv`
-    keeps it smooth; the colour map is the painted image.
+    Two heads for the colour, one mask. "mask" (GANimation, paper eq. 2): the trunk
+    reads concat(I_d, tile(y_t)) and a head gives the colour map C. "per_au": the trunk
+    reads I_d alone and the head gives one colour change R_k per AU, added by the change
+    the edit asks for, C = I_d + Σ_k (y_t,k − y_o,k)·R_k, clipped to [-1, 1]: the
+    texture counterpart of the deformation generator's per-AU fields (FACS additivity).
+    An edit that changes no AU paints nothing, the edit back paints the opposite, and a
+    wrinkle or the teeth of one AU are learnt from every edit that changes it. Either
+    way an attention mask A says where to paint, and the edit is A·I_d + (1 − A)·C. The
+    per-AU change needs the mask: added straight to the face (tried first), with the
+    mask regulariser pulling on its L1 norm, it covered the whole face, and the edits'
+    drift outside the changed regions rose from 0.014 at step 250 to 0.026 at step 750
+    while the GANimation head's fell from 0.028 to 0.021 (docs/tuning.md, "Thirteenth
+    round"). A sigmoid mask that starts at 0.95 and is pulled to 1 paints nowhere
+    cheaply.
 
     Args:
         width, n_down, n_res, stem_kernel, head_kernel, init_std: see `Generator`.
         mask_bias_init: bias of the mask head; 3.0 gives A ≈ 0.95, i.e. the generator
             starts by keeping the deformed image (notes/quickstart_feasibility.md).
-            The per-AU head's weights start at zero instead (nothing painted).
+            The per-AU head's weights start at zero, so C = I_d: nothing is painted.
         decoder: "transpose" (GANimation: a stride-2 transposed conv4 per level) or
             "upsample" (bilinear ×2 + conv3 per level, as the deformation generator's).
             A stride-2 transposed conv makes even and odd output pixels with different
             taps of its kernel, so even smooth features come out as a period-2
             checkerboard, and where the mask keeps the deformed image no loss trains it
-            away (docs/tuning.md, "Fifth round"). The per-AU head adds its output, so
-            nothing hides a checkerboard there.
+            away (docs/tuning.md, "Fifth round").
         head: "mask" or "per_au", see above.
 
     Call:
@@ -71,8 +73,8 @@ class TextureGenerator(Generator):
             self.change_head = layers.Conv2D(
                 3 * NUM_AUS, PER_AU_KERNEL, padding="same", kernel_initializer="zeros",
                 name="change_head", dtype="float32")
-            return
-        self.color_head = conv(3, head_kernel, 1, init_std, "color_head", dtype="float32")
+        else:
+            self.color_head = conv(3, head_kernel, 1, init_std, "color_head", dtype="float32")
         self.mask_head = layers.Conv2D(
             1, head_kernel, padding="same", kernel_initializer=keras.initializers.RandomNormal(
                 stddev=init_std), bias_initializer=keras.initializers.Constant(mask_bias_init),
@@ -87,11 +89,9 @@ class TextureGenerator(Generator):
         if self.head == "per_au":
             change = combine_per_au(self.change_head(x),
                                     target_aus - keras.ops.cast(source_aus, "float32"))
-            edited = keras.ops.clip(deformed + change, -1.0, 1.0)
-            painted = keras.ops.minimum(
-                keras.ops.mean(keras.ops.abs(change), axis=-1, keepdims=True), 1.0)
-            return {"edited": edited, "color": edited, "mask": 1.0 - painted}
-        color = keras.ops.tanh(self.color_head(x))
+            color = keras.ops.clip(deformed + change, -1.0, 1.0)
+        else:
+            color = keras.ops.tanh(self.color_head(x))
         mask = keras.ops.sigmoid(self.mask_head(x))
         return {"edited": mask * deformed + (1.0 - mask) * color, "color": color, "mask": mask}
 

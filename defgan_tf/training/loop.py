@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,15 +53,36 @@ class TrainResult:
 
 
 def prepare_data_dir(config: Config, run_dir: Path) -> Config:
-    """Renders the synthetic dataset if needed and points `data.path` at it."""
+    """Renders the synthetic dataset if needed and points `data.path` at it.
+
+    The faces are rendered into a private folder beside `data.path` and renamed into
+    place when complete. Every worker of a multi-worker run sharing one run directory
+    renders the same bytes (they depend only on count, size and seed); the first rename
+    wins and the others discard their copy, so no worker reads a half-written dataset,
+    and neither does a later run after a crash mid-render.
+    """
     if config.data.format != "synthetic":
         return config
     from defgan_tf.data.synthetic import write_dataset
+    from defgan_tf.data.synthetic.writer import INFO_JSON
 
     path = Path(config.data.path) if config.data.path else run_dir / "data"
-    if not (path / "synthetic.json").is_file():
-        write_dataset(path, count=config.data.synthetic_count, size=config.model.image_size,
-                      seed=config.data.synthetic_seed)
+    if not (path / INFO_JSON).is_file():
+        if path.is_dir() and any(path.iterdir()):
+            raise ConfigError(f"data.path {path} exists and is not a synthetic dataset (no "
+                              f"{INFO_JSON}). Choose a new or empty folder.")
+        staging = path.parent / f".{path.name}-rendering-{uuid.uuid4().hex}"
+        staging.mkdir(parents=True)
+        try:
+            write_dataset(staging, count=config.data.synthetic_count,
+                          size=config.model.image_size, seed=config.data.synthetic_seed)
+            try:
+                staging.rename(path)  # atomic; onto an empty folder too
+            except OSError:
+                if not (path / INFO_JSON).is_file():  # not another worker's copy
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     config.data.path = str(path)
     return config
 
@@ -236,7 +259,10 @@ class Trainer:
             self.keeper.restore_latest()
         if self.chief:
             save_config(config, self.run_dir / CONFIG_FILE)
-        self.writer = tf.summary.create_file_writer(str(self.run_dir / "logs"))
+        # The chief logs; another worker's events file in a shared run directory would
+        # show in TensorBoard as the same run, its steps written twice.
+        self.writer = (tf.summary.create_file_writer(str(self.run_dir / "logs")) if self.chief
+                       else tf.summary.create_noop_writer())
         self.samples = _sample_batch(config, self.index) if self.chief else None
         self.stop_request = StopRequest()
         self._train_function = self._make_train_function()

@@ -103,15 +103,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_workers(tmp_path, overrides, tag, resume=False) -> list[str]:
+def run_workers(tmp_path, run_dirs, overrides, tag, resume=False) -> list[str]:
     """Runs two local workers (TF_CONFIG on 127.0.0.1); returns their stdout."""
     cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     processes = []
-    for index in range(2):
+    for index, run_dir in enumerate(run_dirs):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
         processes.append(subprocess.Popen(
             [sys.executable, "-c", WORKER_SCRIPT, str(tmp_path / f"{tag}{index}.npz"),
-             str(tmp_path / f"run{index}"), "resume" if resume else "new", *overrides],
+             str(run_dir), "resume" if resume else "new", *overrides],
             env={**ENV, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True))
     outputs = []
@@ -128,15 +128,37 @@ def run_workers(tmp_path, overrides, tag, resume=False) -> list[str]:
 
 def test_two_local_workers_end_with_identical_weights_and_resume(tmp_path,
                                                                  tiny_config_overrides):
+    """Each worker with its own run directory (nodes without a shared file system)."""
     overrides = [*tiny_config_overrides, "train.strategy=multi_worker"]
-    run_workers(tmp_path, [*overrides, "train.max_steps=3"], "first")
+    run_dirs = [tmp_path / "run0", tmp_path / "run1"]
+    run_workers(tmp_path, run_dirs, [*overrides, "train.max_steps=3"], "first")
     # Only the chief (worker 0) writes the run directory.
     assert (tmp_path / "run0" / "checkpoints" / "ckpt-3.index").is_file()
     assert not (tmp_path / "run1" / "checkpoints").exists()
+    assert not list((tmp_path / "run1" / "logs").glob("*"))
     # Multi-worker data iterators cannot be checkpointed: a resumed run skips the three
     # steps' batches it already read, and both workers resume from the chief's checkpoint
     # (worker 1 reads its copy of run0's).
     shutil.copytree(tmp_path / "run0" / "checkpoints", tmp_path / "run1" / "checkpoints")
-    outputs = run_workers(tmp_path, [*overrides, "train.max_steps=5"], "resumed", resume=True)
+    outputs = run_workers(tmp_path, run_dirs, [*overrides, "train.max_steps=5"], "resumed",
+                          resume=True)
     assert all("SKIP 3" in out for out in outputs), outputs
     assert (tmp_path / "run0" / "checkpoints" / "ckpt-5.index").is_file()
+
+
+def test_two_local_workers_share_one_run_directory(tmp_path, tiny_config_overrides):
+    """One run directory for both (a shared file system, e.g. gs://), data rendered by both."""
+    overrides = [o for o in tiny_config_overrides if not o.startswith("data.path=")]
+    overrides += ["train.strategy=multi_worker", "train.max_steps=2"]
+    run = tmp_path / "run"
+    run_workers(tmp_path, [run, run], overrides, "shared")
+    # Both rendered the synthetic faces; one copy was renamed into place, the other dropped.
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoints", "config.yaml", "data", "logs", "samples"]
+    assert len(list((run / "data" / "imgs").glob("*.png"))) == 48
+    # One events file: the chief's, each step logged once.
+    assert len(list((run / "logs").glob("events.out.tfevents.*"))) == 1
+    outputs = run_workers(tmp_path, [run, run], [*overrides[:-1], "train.max_steps=3"],
+                          "shared_resumed", resume=True)
+    assert all("SKIP 2" in out for out in outputs), outputs
+    assert (run / "checkpoints" / "ckpt-3.index").is_file()

@@ -23,6 +23,7 @@ from defgan_tf.training.loop import (
     NonFiniteLossError,
     Trainer,
     hold_out_calibration_faces,
+    prepare_data_dir,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,6 +98,49 @@ def test_a_used_run_directory_needs_resume(tiny_run_dir, tiny_config_overrides):
         Trainer(config, tiny_run_dir, progress=False)
     with pytest.raises(ConfigError, match="has no checkpoint to resume from"):
         Trainer(config, tiny_run_dir / "empty", resume=True, progress=False)
+
+
+def synthetic_config(*overrides):
+    return load_config(None, ["model.image_size=32", "data.synthetic_count=12", *overrides])
+
+
+def test_synthetic_data_is_rendered_aside_and_renamed_into_place(tmp_path, monkeypatch):
+    import defgan_tf.data.synthetic as synthetic
+
+    config = prepare_data_dir(synthetic_config(), tmp_path)
+    assert config.data.path == str(tmp_path / "data")
+    assert len(read_dataset(config.data, split="all")) == 12
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no staging folder left
+    # Another worker's copy lands first: ours is discarded, theirs kept.
+    write_dataset = synthetic.write_dataset
+
+    def render_beside_another_worker(out, **kwargs):
+        write_dataset(out, **kwargs)
+        shutil.copytree(out, tmp_path / "shared" / "data")
+
+    monkeypatch.setattr(synthetic, "write_dataset", render_beside_another_worker)
+    config = prepare_data_dir(synthetic_config(), tmp_path / "shared")
+    assert len(read_dataset(config.data, split="all")) == 12
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["data"]
+
+    # A crash mid-render leaves nothing a later run would take for a dataset.
+    def crash(out, **kwargs):
+        (Path(out) / "imgs").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "write_dataset", crash)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_data_dir(synthetic_config(), tmp_path / "crashed")
+    assert list((tmp_path / "crashed").iterdir()) == []
+
+
+def test_a_foreign_data_folder_is_not_rendered_over(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"data.path .*data exists and is not a synthetic "
+                       r"dataset \(no synthetic.json\)"):
+        prepare_data_dir(synthetic_config(), tmp_path)
+    assert (tmp_path / "data" / "notes.txt").read_text() == "mine"
 
 
 def test_a_checkpoint_of_another_model_is_a_clear_error(tiny_run_dir, tmp_path):
