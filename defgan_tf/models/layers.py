@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers
 
 from defgan_tf.aus import NUM_AUS
@@ -28,7 +29,7 @@ def conv(filters: int, kernel: int, stride: int, std: float, name: str,
     )
 
 
-def combine_per_au(per_au_maps, au_change):
+def combine_per_au(per_au_maps: tf.Tensor, au_change: tf.Tensor) -> tf.Tensor:
     """Σ_k au_change_k · M_k: one map per AU, weighted by how much the edit changes that AU.
 
     The FACS additive reading both generators' `per_au` heads share: an edit that
