@@ -64,11 +64,11 @@ def prepare_data_dir(config: Config, run_dir: Path) -> Config:
     if config.data.format != "synthetic":
         return config
     from defgan_tf.data.synthetic import write_dataset
-    from defgan_tf.data.synthetic.writer import INFO_JSON
+    from defgan_tf.data.synthetic.writer import INFO_JSON, holds_other_files
 
     path = Path(config.data.path) if config.data.path else run_dir / "data"
     if not (path / INFO_JSON).is_file():
-        if path.is_dir() and any(path.iterdir()):
+        if holds_other_files(path):
             raise ConfigError(f"data.path {path} exists and is not a synthetic dataset (no "
                               f"{INFO_JSON}). Choose a new or empty folder.")
         staging = path.parent / f".{path.name}-rendering-{uuid.uuid4().hex}"

@@ -83,8 +83,16 @@ def _worker_init() -> None:
     cv2.setNumThreads(1)
 
 
+def holds_other_files(out: Path) -> bool:
+    """Whether `out` is a non-empty folder that is not a synthetic dataset.
+
+    Rendering into it would mix the faces with someone else's files.
+    """
+    return out.is_dir() and any(out.iterdir()) and not (out / INFO_JSON).exists()
+
+
 def _prepare(out: Path) -> Path:
-    if out.exists() and any(out.iterdir()) and not (out / INFO_JSON).exists():
+    if holds_other_files(out):
         raise FileExistsError(f"--out {out} exists and is not an earlier synthetic dataset "
                               f"(no {INFO_JSON}). Choose a new or empty folder.")
     images = out / "imgs"
