@@ -13,7 +13,7 @@ DECODERS = ("transpose", "upsample")
 HEADS = ("mask", "per_au")
 PER_AU_KERNEL = 3
 """Kernel of the per-AU head: 51 output channels at 7×7 would cost 0.33 GFLOPs per 64²
-image, two thirds of the whole texture generator; 3×3 costs 0.06."""
+image, more than half of the whole texture generator; 3×3 costs 0.06."""
 
 
 class TextureGenerator(Generator):
