@@ -79,12 +79,12 @@ class ModelConfig:
         ("transpose", "upsample"),
     )
     texture_head: str = _field(
-        "mask",
-        "mask: the colour map from the deformed face and the tiled target AUs (GANimation, "
+        "color",
+        "color: the colour map from the deformed face and the tiled target AUs (GANimation, "
         "paper eq. 2); per_au: the deformed face plus one colour change per AU, read from "
         "the face alone and weighted by target − source AUs. Both are painted through an "
         "attention mask (docs/tuning.md, \"Thirteenth round\").",
-        ("mask", "per_au"),
+        ("color", "per_au"),
     )
     critic_width: int = _field(64, "Base width of the critic (GANimation: 64).")
     critic_projection: bool = _field(

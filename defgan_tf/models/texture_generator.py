@@ -10,7 +10,7 @@ from defgan_tf.models.layers import ConvNormReLU, UpsampleConv, combine_per_au, 
 from defgan_tf.models.trunk import Generator
 
 DECODERS = ("transpose", "upsample")
-HEADS = ("mask", "per_au")
+HEADS = ("color", "per_au")
 PER_AU_KERNEL = 3
 """Kernel of the per-AU head: 51 output channels at 7×7 would cost 0.33 GFLOPs per 64²
 image, more than half of the whole texture generator; 3×3 costs 0.06."""
@@ -19,7 +19,7 @@ image, more than half of the whole texture generator; 3×3 costs 0.06."""
 class TextureGenerator(Generator):
     """GANimation's generator: reads the deformed face, returns the edit, colour and mask.
 
-    Two heads for the colour, one mask. "mask" (GANimation, paper eq. 2): the trunk
+    Two heads for the colour, one mask. "color" (GANimation, paper eq. 2): the trunk
     reads concat(I_d, tile(y_t)) and a head gives the colour map C. "per_au": the trunk
     reads I_d alone and the head gives one colour change R_k per AU, added by the change
     the edit asks for, C = I_d + Σ_k (y_t,k − y_o,k)·R_k, clipped to [-1, 1]: the
@@ -45,18 +45,18 @@ class TextureGenerator(Generator):
             taps of its kernel, so even smooth features come out as a period-2
             checkerboard, and where the mask keeps the deformed image no loss trains it
             away (docs/tuning.md, "Fifth round").
-        head: "mask" or "per_au", see above.
+        head: "color" or "per_au", see above.
 
     Call:
         deformed: (B, H, W, 3) float in [-1, 1]; source_aus, target_aus: (B, 17) in [0, 1]
-            (the "mask" head reads only the targets).
+            (the "color" head reads only the targets).
         Returns a dict of float32 tensors: `edited` and `color` (B, H, W, 3), `mask`
         (B, H, W, 1), 1 = keep the deformed pixel.
     """
 
     def __init__(self, width: int = 64, n_down: int = 2, n_res: int = 6, stem_kernel: int = 7,
                  head_kernel: int = 7, mask_bias_init: float = 3.0, init_std: float = 0.02,
-                 decoder: str = "transpose", head: str = "mask", **kwargs):
+                 decoder: str = "transpose", head: str = "color", **kwargs):
         super().__init__(width, n_down, n_res, stem_kernel, head_kernel, init_std, **kwargs)
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}. Received: {decoder!r}")

@@ -78,7 +78,7 @@ def test_unknown_quantization_names_the_closest():
         check_quantization("in8")
 
 
-@pytest.mark.parametrize("decoder, texture", [("conv", "mask"), ("unet", "per_au")])
+@pytest.mark.parametrize("decoder, texture", [("conv", "color"), ("unet", "per_au")])
 def test_per_au_heads_convert_with_builtins_and_match_keras(tmp_path, decoder, texture):
     config = load_config(None, ["model.image_size=32", "model.generator_width=4",
                                 "model.n_res=1", "model.critic_width=4",

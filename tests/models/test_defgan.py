@@ -337,9 +337,9 @@ def test_projection_critic_step_scores_real_fake_and_mixed_faces_with_their_own_
 
 
 @pytest.mark.parametrize("mode, augment, head, decoder, texture", [
-    ("defgan", False, "field", "conv", "mask"), ("texture_only", False, "field", "conv", "mask"),
-    ("deformation_only", False, "field", "conv", "mask"),
-    ("defgan", True, "field", "conv", "mask"), ("defgan", False, "per_au", "conv", "mask"),
+    ("defgan", False, "field", "conv", "color"), ("texture_only", False, "field", "conv", "color"),
+    ("deformation_only", False, "field", "conv", "color"),
+    ("defgan", True, "field", "conv", "color"), ("defgan", False, "per_au", "conv", "color"),
     ("defgan", False, "per_au", "unet", "per_au"), ("texture_only", False, "field", "conv",
                                                     "per_au")])
 def test_train_steps_change_weights_and_report_every_term(mode, augment, head, decoder, texture):
