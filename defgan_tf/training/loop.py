@@ -52,14 +52,15 @@ class TrainResult:
     images_per_second: float
 
 
-def prepare_data_dir(config: Config, run_dir: Path) -> Config:
+def prepare_data_dir(config: Config, run_dir: Path, progress: bool = True) -> Config:
     """Renders the synthetic dataset if needed and points `data.path` at it.
 
     The faces are rendered into a private folder beside `data.path` and renamed into
     place when complete. Every worker of a multi-worker run sharing one run directory
     renders the same bytes (they depend only on count, size and seed); the first rename
     wins and the others discard their copy, so no worker reads a half-written dataset,
-    and neither does a later run after a crash mid-render.
+    and neither does a later run after a crash mid-render. `progress` shows the
+    rendering's progress bar (off with `train --no-progress`, e.g. for logs to a file).
     """
     if config.data.format != "synthetic":
         return config
@@ -75,7 +76,8 @@ def prepare_data_dir(config: Config, run_dir: Path) -> Config:
         staging.mkdir(parents=True)
         try:
             write_dataset(staging, count=config.data.synthetic_count,
-                          size=config.model.image_size, seed=config.data.synthetic_seed)
+                          size=config.model.image_size, seed=config.data.synthetic_seed,
+                          progress=progress)
             try:
                 staging.rename(path)  # atomic; onto an empty folder too
             except OSError:
@@ -226,7 +228,7 @@ class Trainer:
         keras.utils.set_random_seed(config.train.seed)
         if config.train.mixed_precision != "none":
             keras.mixed_precision.set_global_policy(config.train.mixed_precision)
-        prepare_data_dir(config, self.run_dir)
+        prepare_data_dir(config, self.run_dir, progress=self.progress and self.chief)
         self.index = read_dataset(config.data, split="train")
         calibration = None
         if config.losses.au_target == "calibrated":

@@ -134,6 +134,13 @@ def test_synthetic_data_is_rendered_aside_and_renamed_into_place(tmp_path, monke
     assert list((tmp_path / "crashed").iterdir()) == []
 
 
+def test_rendering_shows_progress_unless_asked_not_to(tmp_path, capsys):
+    prepare_data_dir(synthetic_config(), tmp_path / "shown")
+    assert "synthetic faces" in capsys.readouterr().err
+    prepare_data_dir(synthetic_config(), tmp_path / "quiet", progress=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_a_foreign_data_folder_is_not_rendered_over(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "notes.txt").write_text("mine")
