@@ -33,6 +33,7 @@ def test_cli_writes_metrics_report_and_figures(tiny_run_dir, tiny_data_dir, tmp_
     parts = results["metrics"]["warp_parts"]
     assert parts["model"]["changed_l1"]["true_warp_textured"] > 0
     assert "true_warp_textured" not in parts["no_edit"]["changed_l1"]
+    assert parts["model"]["critic_au_mae"]["learned"] > 0  # the model's own AU head
     # The model's own AU head, read on the edits and on the true renders.
     critic = results["metrics"]["critic_au_error"]
     assert 0 < critic["ground_truth"]["mae"] != critic["model"]["mae"]

@@ -19,17 +19,23 @@ render in the changed region (as `ground_truth`'s `changed_l1`):
   true warp alone (the `true_warp` baseline) it shows what the branch adds.
 
 With the independent AU regressor (`--au-regressor`) each entry also gets the AU error
-of its image: a warp that moves farther than the truth can read closer to the target
-AUs, standing in for texture it cannot make (docs/tuning.md, "Why AU error and
-pixels pull apart", reads both for configs/synthetic.yaml).
+of its image (`au_mae`): a warp that moves farther than the truth can read closer to the
+target AUs, standing in for texture it cannot make (docs/tuning.md, "Why AU error and
+pixels pull apart", reads both for configs/synthetic.yaml). With the model's own critic
+(a run directory or a SavedModel) each entry also gets the error its AU head reads
+(`critic_au_mae`): that head is what the generators were trained to satisfy, so where
+it reads `learned` closer to the targets than `where_true_moves` the training losses
+pay for the motion outside the moved pixels (docs/tuning.md, "Fourteenth round").
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from defgan_tf.metrics.au_error import BatchedReader
 from defgan_tf.metrics.edit_set import EditSet
 from defgan_tf.metrics.flow_error import MOVED_PX
 from defgan_tf.metrics.ground_truth import changed_pixels, masked_l1
@@ -58,28 +64,32 @@ def mixed_flows(flow: np.ndarray, true_flow: np.ndarray) -> dict[str, np.ndarray
 
 @register
 class WarpParts(Metric):
-    """Changed-region L1 (and AU error) of the input warped by mixes of learned and true flow.
+    """Changed-region L1 (and AU errors) of the input warped by mixes of learned and true flow.
 
     Args:
-        regressor: the independent AU regressor, or None for pixels only.
+        regressor: the independent AU regressor, or None.
+        critic: the model's own AU reading, (B, S, S, 3) → (B, 17), or None.
     """
 
     name = "warp_parts"
     needs_ground_truth = True
 
-    def __init__(self, regressor: AURegressor | None = None) -> None:
-        self.regressor = regressor
+    def __init__(self, regressor: AURegressor | None = None,
+                 critic: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        self.readers = {"au_mae": regressor,
+                        "critic_au_mae": BatchedReader(critic) if critic is not None else None}
 
     @classmethod
     def from_options(cls, options: MetricOptions) -> WarpParts:
-        if options.au_regressor is None:
-            return cls()
-        from defgan_tf.metrics.au_regressor import load_au_regressor
+        regressor = None
+        if options.au_regressor is not None:
+            from defgan_tf.metrics.au_regressor import load_au_regressor
 
-        return cls(load_au_regressor(options.au_regressor))
+            regressor = load_au_regressor(options.au_regressor)
+        return cls(regressor, options.critic)
 
     def __call__(self, edits: EditSet) -> dict[str, Any]:
-        """Returns {"changed_l1": {flow name: L1}} and, with a regressor, "au_mae" alike."""
+        """Returns {"changed_l1": {flow name: L1}} and, per AU reader given, its MAE alike."""
         if edits.targets is None or edits.true_flow is None:
             raise MetricUnavailableError("warp_parts needs synthetic data (true renders and "
                                          "flows).")
@@ -90,8 +100,9 @@ class WarpParts(Metric):
             warped["true_warp_textured"] = edits.textured_true_warp
         result = {"changed_l1": {name: masked_l1(images, edits.targets, changed)
                                  for name, images in warped.items()}}
-        if self.regressor is not None:
-            result["au_mae"] = {
-                name: float(np.abs(self.regressor.predict(images) - edits.target_aus).mean())
-                for name, images in warped.items()}
+        for key, reader in self.readers.items():
+            if reader is not None:
+                result[key] = {
+                    name: float(np.abs(reader.predict(images) - edits.target_aus).mean())
+                    for name, images in warped.items()}
         return result

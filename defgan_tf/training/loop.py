@@ -21,7 +21,7 @@ from defgan_tf.aus import PRESETS
 from defgan_tf.config import Config, ConfigError, save_config
 from defgan_tf.data.pipeline import make_dataset_from_config
 from defgan_tf.data.readers import DatasetIndex, available_splits, read_dataset
-from defgan_tf.metrics import build_metric, synthetic_edit_set
+from defgan_tf.metrics import MetricOptions, build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
 from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
 from defgan_tf.training.checkpoints import CheckpointKeeper
@@ -436,8 +436,9 @@ class Trainer:
         The same registered metrics as `python -m defgan_tf.evaluate` (without the AU
         regressor, which needs its own training): whether the deformation follows the
         true motion (flow_error), where the edit lands (concentration, ground_truth) and
-        what its wrong motion costs in pixels (warp_parts), of the generators' moving
-        average when the run keeps one (what evaluate and export use).
+        what its wrong motion costs in pixels (warp_parts, with the critic's AU reading
+        of each part), of the generators' moving average when the run keeps one (what
+        evaluate and export use).
         Also the critic's AU error on the held-out true renders, `critic.au_mse_heldout`:
         next to `losses/d_au` (training faces) it shows whether the AU head is
         memorising the training faces (docs/tuning.md, "Where run 2 still goes wrong").
@@ -449,9 +450,10 @@ class Trainer:
             edits = synthetic_edit_set(numpy_maps(self.model), self.config.data.path,
                                        self.config.model.image_size, PRESETS, faces=EVAL_FACES,
                                        texture=numpy_maps(self.model.texture))
+        options = MetricOptions(critic=lambda images: self.model.estimate_aus(images).numpy())
         scalars = {}
         for name in EVAL_METRICS:
-            scalars.update(_flatten(build_metric(name)(edits), name))
+            scalars.update(_flatten(build_metric(name, options)(edits), name))
         _, predicted = self.model.critic(edits.targets)
         scalars["critic.au_mse_heldout"] = float(losses.au_regression(predicted,
                                                                       edits.target_aus))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from defgan_tf.aus import au_index
-from defgan_tf.metrics import build_metric
+from defgan_tf.metrics import MetricOptions, build_metric
 from defgan_tf.metrics.warp_parts import WarpParts
 
 
@@ -88,3 +88,16 @@ def test_au_error_of_each_part_reads_its_own_image(edits_factory):
             np.abs(measured - edits.target_aus).mean()), name
     assert result["au_mae"]["learned"] != pytest.approx(result["au_mae"]["true_length"])
     assert "au_mae" not in build_metric("warp_parts")(edits)  # no regressor: pixels only
+
+
+def test_the_critics_reading_of_each_part_is_reported_beside_the_regressors(edits_factory):
+    edits = _edits(edits_factory, lambda t: 2 * t)
+    critic_reads = MeanRegressor().predict  # a callable, as Backend.estimate_aus is
+    result = build_metric("warp_parts", MetricOptions(critic=critic_reads))(edits)
+    assert "au_mae" not in result  # no regressor given
+    for name, flow in (("learned", edits.flow), ("half", 0.5 * edits.flow)):
+        measured = critic_reads(edits.warp_inputs(flow))
+        assert result["critic_au_mae"][name] == pytest.approx(
+            np.abs(measured - edits.target_aus).mean()), name
+    assert result["critic_au_mae"]["learned"] != pytest.approx(result["critic_au_mae"]["half"])
+    assert set(result["critic_au_mae"]) == set(result["changed_l1"])

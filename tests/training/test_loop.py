@@ -60,7 +60,8 @@ def test_periodic_evaluation_logs_ground_truth_metrics(tmp_path, tiny_config_ove
     scalars = trainer.write_eval(1)
     assert {"flow_error.epe_moved", "flow_error.offset_static", "concentration.share",
             "ground_truth.edited.changed_l1", "warp_parts.changed_l1.half",
-            "warp_parts.changed_l1.true_warp_textured"} <= set(scalars)
+            "warp_parts.changed_l1.true_warp_textured",
+            "warp_parts.critic_au_mae.where_true_moves"} <= set(scalars)
     assert all(np.isfinite(v) for v in scalars.values())
     events = next((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
     tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events))
