@@ -28,6 +28,11 @@ class ConfigError(ValueError):
     """A user mistake in a config file or override; the message says what to change."""
 
 
+# Every dataset layout `data.format` names (the readers in defgan_tf/data/readers.py).
+# Here rather than there so that commands list them without importing TensorFlow.
+DATA_FORMATS = ("synthetic", "openface", "ganimation", "manifest", "tfrecord")
+
+
 def _field(default: Any, doc: str, choices: tuple[Any, ...] | None = None) -> Any:
     return field(default=default, metadata={"doc": doc, "choices": choices})
 
@@ -202,7 +207,7 @@ class DataConfig:
     format: str = _field(
         "synthetic", "synthetic: rendered on the fly into data.path (or the run dir); "
         "openface | ganimation | manifest | tfrecord: a dataset at data.path.",
-        ("synthetic", "openface", "ganimation", "manifest", "tfrecord"),
+        DATA_FORMATS,
     )
     path: str | None = _field(None, "Dataset folder, CSV manifest or TFRecord folder/glob.")
     synthetic_count: int = _field(4000, "synthetic: faces to render for training.")

@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from defgan_tf.aus import PRESETS, get_expression
-from defgan_tf.config import ConfigError, load_config
-from defgan_tf.data.readers import FORMATS, read_dataset
+from defgan_tf.config import DATA_FORMATS, ConfigError, load_config
 from defgan_tf.editing.backends import BackendError, KerasBackend, load_backend
 from defgan_tf.evaluation import figures, report
 from defgan_tf.metrics import (
@@ -138,6 +137,8 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
         edits = synthetic_edit_set(backend.edit, data_dir, backend.image_size,
                                    split=args.split, texture=texture, **common)
     else:
+        from defgan_tf.data.readers import read_dataset  # imports TensorFlow: not for --help
+
         edits = dataset_edit_set(backend.edit, read_dataset(data_dir, format, args.split),
                                  backend.image_size, **common)
     edit_seconds = time.perf_counter() - start
@@ -169,7 +170,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run", required=True,
                         help="run directory, SavedModel directory or .tflite file")
     parser.add_argument("--data", help="dataset (default: the run's data.path)")
-    parser.add_argument("--format", choices=FORMATS,
+    parser.add_argument("--format", choices=DATA_FORMATS,
                         help="dataset format (default: synthetic when synthetic_meta.csv "
                              "is there, else openface; or the run's data.format)")
     parser.add_argument("--out", help="output folder (default: RUN/eval)")

@@ -27,11 +27,11 @@ from defgan_tf.aus import (
     intensity_problem,
     read_openface_csv,
 )
-from defgan_tf.config import ConfigError, DataConfig
+from defgan_tf.config import DATA_FORMATS, ConfigError, DataConfig
 from defgan_tf.data.images import find_undecodable
 from defgan_tf.data.tfrecord import count_records, find_shards
 
-FORMATS = ("openface", "ganimation", "manifest", "synthetic", "tfrecord")
+FORMATS = DATA_FORMATS
 SPLITS = ("train", "test", "all")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 SPLIT_FILES = {"train": "train_ids.csv", "test": "test_ids.csv"}
