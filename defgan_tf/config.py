@@ -17,6 +17,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -324,8 +325,9 @@ def _where(source: str, line: int | None) -> str:
     return f"{source}:{line}" if line else source
 
 
-def _suggest(name: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+def did_you_mean(name: str, valid: Sequence[str]) -> str:
+    """" Did you mean X?" for the valid name closest to a mistyped one, else ""."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
     return f" Did you mean {close[0]}?" if close else ""
 
 
@@ -370,7 +372,7 @@ def _coerce(value: Any, annotation: Any, key: str, where: str, choices: Any) -> 
     if choices and value not in choices:
         raise ConfigError(
             f"{where}: {key} must be one of {', '.join(map(str, choices))}. "
-            f"Received: {key}={value!r}.{_suggest(str(value), [str(c) for c in choices])}"
+            f"Received: {key}={value!r}.{did_you_mean(str(value), [str(c) for c in choices])}"
         )
     return value
 
@@ -391,7 +393,7 @@ def _check_section(section: str, where: str) -> None:
     if section not in _SECTION_TYPES:
         raise ConfigError(
             f"{where}: unknown config section '{section}'."
-            f"{_suggest(section, list(_SECTION_TYPES))} Valid sections: "
+            f"{did_you_mean(section, list(_SECTION_TYPES))} Valid sections: "
             f"{', '.join(_SECTION_TYPES)}."
         )
 
@@ -403,7 +405,7 @@ def _set(config: Config, section: str, key: str, value: Any, where: str) -> None
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if key not in fields:
         raise ConfigError(
-            f"{where}: unknown config key '{full}'.{_suggest(full, _all_keys())}"
+            f"{where}: unknown config key '{full}'.{did_you_mean(full, _all_keys())}"
         )
     hints = _type_hints(cls)
     value = _coerce(value, hints[key], full, where, fields[key].metadata.get("choices"))

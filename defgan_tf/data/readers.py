@@ -27,7 +27,7 @@ from defgan_tf.aus import (
     intensity_problem,
     read_openface_csv,
 )
-from defgan_tf.config import DATA_FORMATS, ConfigError, DataConfig
+from defgan_tf.config import DATA_FORMATS, ConfigError, DataConfig, did_you_mean
 from defgan_tf.data.images import find_undecodable
 from defgan_tf.data.tfrecord import count_records, find_shards
 
@@ -550,7 +550,8 @@ def read_dataset(source: str | DataConfig, format: str | None = None, split: str
         source = source.path
     format = format or "openface"
     if format not in FORMATS:
-        raise DatasetError(f"unknown dataset format {format!r}. Valid: {', '.join(FORMATS)}.")
+        raise DatasetError(f"unknown dataset format {format!r}.{did_you_mean(format, FORMATS)} "
+                           f"Valid: {', '.join(FORMATS)}.")
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}. Valid: {', '.join(SPLITS)}.")
     path = source.rstrip("/") if len(source) > 1 else source

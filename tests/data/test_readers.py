@@ -148,8 +148,9 @@ def test_corrupt_and_truncated_images_are_skipped_and_listed(face_folder):
 def test_missing_folder_unknown_format_and_split_are_clear_errors(tmp_path, face_folder):
     with pytest.raises(DatasetError, match=r"openface: dataset folder not found: .*nowhere"):
         read_dataset(str(tmp_path / "nowhere"), "openface")
-    with pytest.raises(DatasetError, match=r"unknown dataset format 'openfce'\. Valid: "
-                                           r"openface, ganimation, manifest, synthetic, "
+    with pytest.raises(DatasetError, match=r"unknown dataset format 'openfce'\. Did you mean "
+                                           r"openface\? Valid: "
+                                           r"synthetic, openface, ganimation, manifest, "
                                            r"tfrecord\."):
         read_dataset(str(face_folder.root), "openfce")
     with pytest.raises(DatasetError, match=r"unknown split 'val'\. Valid: train, test, all\."):
