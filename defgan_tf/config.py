@@ -326,7 +326,7 @@ def _where(source: str, line: int | None) -> str:
 
 
 def did_you_mean(name: str, valid: Sequence[str]) -> str:
-    """" Did you mean X?" for the valid name closest to a mistyped one, else ""."""
+    """Returns ' Did you mean X?' for the valid name closest to a mistyped one, else ''."""
     close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
     return f" Did you mean {close[0]}?" if close else ""
 

@@ -21,9 +21,9 @@ render in the changed region (as `ground_truth`'s `changed_l1`):
 With the independent AU regressor (`--au-regressor`) each entry also gets the AU error
 of its image (`au_mae`): a warp that moves farther than the truth can read closer to the
 target AUs, standing in for texture it cannot make (docs/tuning.md, "Why AU error and
-pixels pull apart", reads both for configs/synthetic.yaml). With the model's own critic
-(a run directory or a SavedModel) each entry also gets the error its AU head reads
-(`critic_au_mae`): that head is what the generators were trained to satisfy, so where
+pixels pull apart", reads both for configs/synthetic.yaml). When the model has its
+critic's AU head (`Backend.has_au_estimator`) each entry also gets the error that head
+reads (`critic_au_mae`): the head is what the generators were trained to satisfy, so where
 it reads `learned` closer to the targets than `where_true_moves` the training losses
 pay for the motion outside the moved pixels (docs/tuning.md, "Fourteenth round").
 """
