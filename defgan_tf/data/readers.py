@@ -31,7 +31,6 @@ from defgan_tf.config import DATA_FORMATS, ConfigError, DataConfig, did_you_mean
 from defgan_tf.data.images import find_undecodable
 from defgan_tf.data.tfrecord import count_records, find_shards
 
-FORMATS = DATA_FORMATS
 SPLITS = ("train", "test", "all")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 SPLIT_FILES = {"train": "train_ids.csv", "test": "test_ids.csv"}
@@ -549,9 +548,10 @@ def read_dataset(source: str | DataConfig, format: str | None = None, split: str
         strict = source.strict if strict is None else strict
         source = source.path
     format = format or "openface"
-    if format not in FORMATS:
-        raise DatasetError(f"unknown dataset format {format!r}.{did_you_mean(format, FORMATS)} "
-                           f"Valid: {', '.join(FORMATS)}.")
+    if format not in DATA_FORMATS:
+        raise DatasetError(f"unknown dataset format {format!r}."
+                           f"{did_you_mean(format, DATA_FORMATS)} "
+                           f"Valid: {', '.join(DATA_FORMATS)}.")
     if split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}. Valid: {', '.join(SPLITS)}.")
     path = source.rstrip("/") if len(source) > 1 else source

@@ -24,7 +24,8 @@ import numpy as np
 import tensorflow as tf
 
 from defgan_tf.aus import AU_CODES, NUM_AUS
-from defgan_tf.data.readers import FORMATS, DatasetError, available_splits, read_dataset
+from defgan_tf.config import DATA_FORMATS
+from defgan_tf.data.readers import DatasetError, available_splits, read_dataset
 from defgan_tf.metrics.au_error import mae_per_au
 from defgan_tf.metrics.edit_set import load_arrays
 
@@ -100,7 +101,7 @@ def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: i
         image_size: side S the faces are resized to (use the size you will evaluate at;
             `AURegressor.predict` resizes other sizes).
         epochs: passes over the training images.
-        format: the dataset format (see readers.FORMATS).
+        format: the dataset format (one of config.DATA_FORMATS).
         batch_size: images per step.
         width: channels of the first stage (see build_au_regressor).
         learning_rate: initial Adam learning rate.
@@ -115,8 +116,6 @@ def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: i
     if out_path.suffix != ".keras":
         raise ValueError(f"out_path must end with .keras (Keras' native format). "
                          f"Received: {out_path}")
-    if format not in FORMATS:
-        raise DatasetError(f"unknown dataset format {format!r}. Valid: {', '.join(FORMATS)}.")
     if epochs < 1:
         raise ValueError(f"epochs must be ≥ 1. Received: epochs={epochs}")
     train_x, train_y, val_x, val_y, split = _splits(str(data_dir), format, image_size,
@@ -230,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Train the independent AU regressor that scores edits (au_error).")
     parser.add_argument("--data", required=True, help="labelled dataset folder")
     parser.add_argument("--out", required=True, help="model file to write (.keras)")
-    parser.add_argument("--format", default="synthetic", choices=FORMATS,
+    parser.add_argument("--format", default="synthetic", choices=DATA_FORMATS,
                         help="dataset format (default: synthetic)")
     parser.add_argument("--image-size", type=int, default=64,
                         help="side the faces are resized to (default: 64)")
