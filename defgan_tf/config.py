@@ -171,6 +171,14 @@ class LossConfig:
         "exaggerated edits; docs/tuning.md).",
         ("labels", "calibrated"),
     )
+    edit_expression_trains: str = _field(
+        "generators",
+        "Which generators the expression loss on the edit trains: generators (both, paper "
+        "eq. 9); texture (the texture branch only: the warp is then asked for the AUs by "
+        "the deformed image's own term, beta_d, and by the critic's score, not through the "
+        "edit; docs/tuning.md).",
+        ("generators", "texture"),
+    )
     au_calibration_faces: int = _field(
         256, "With au_target: calibrated, training images held out of training to fit "
         "the calibration on (the rest train).")

@@ -380,7 +380,8 @@ class DefGAN(keras.Model):
         if self.deformation_generator is not None:
             _, deformed_aus = self.critic(self.critic_view(out["deformed"]), training=True)
             terms["g_exp"] = losses.expression_loss(
-                edited_aus, deformed_aus, self.expression_targets(target_aus),
+                self._edit_expression_reading(out, source_aus, target_aus, edited_aus),
+                deformed_aus, self.expression_targets(target_aus),
                 self._weight("beta_d"))
             terms["g_comp"] = losses.composition_loss(out["grid"], back["grid"])
             terms["g_tv"] = losses.grid_tv(out["grid"])
@@ -404,6 +405,22 @@ class DefGAN(keras.Model):
                    "g_mask_tv": self._weight("lambda_mtv")}
         terms["g_loss"] = tf.add_n([weights[name] * value for name, value in terms.items()])
         return terms
+
+    def _edit_expression_reading(self, out, source_aus, target_aus, edited_aus):
+        """The AU head's reading of the edit that the expression loss is computed on.
+
+        With `losses.edit_expression_trains: texture`, the texture branch repaints the
+        deformed image behind a stop-gradient and the head reads that (same values, one
+        more texture and critic pass), so the edit's AU loss reaches the texture branch
+        only. Why: the AU head rewards motion leaked around the features that move, which
+        the critic's score does not (docs/tuning.md, "Fourteenth round").
+        """
+        if self.loss_weights.get("edit_expression_trains", "generators") == "generators":
+            return edited_aus
+        painted = self.texture(tf.stop_gradient(out["deformed"]), source_aus, target_aus,
+                               training=True)
+        _, aus = self.critic(self.critic_view(painted["edited"]), training=True)
+        return aus
 
     def _generator_step(self, image, source_aus, target_aus) -> None:
         compute = (self._generator_gradients_traced if self._single_device()

@@ -389,6 +389,31 @@ def test_grid_magnitude_term_uses_the_configured_norm(norm):
     assert float(terms["g_def"]) == pytest.approx(expected, rel=1e-4)
 
 
+def expression_gradients(model):
+    """g_exp and the norms of its gradients on the deformation and texture generators."""
+    image, source, target = batch()
+    networks = (model.deformation_generator, model.texture_generator)
+    with tf.GradientTape() as tape:
+        g_exp = model.generator_losses(image, source, target)["g_exp"]
+    grads = tape.gradient(g_exp, [n.trainable_variables for n in networks])
+    norms = [float(tf.linalg.global_norm([g for g in group if g is not None]))
+             for group in grads]
+    return float(g_exp), norms
+
+
+def test_edit_expression_can_train_the_texture_branch_alone():
+    model = tiny_model("losses.beta_d=0", "losses.edit_expression_trains=texture")
+    rng = np.random.default_rng(2)
+    for variable in model.deformation_generator.trainable_variables:  # leave the identity
+        variable.assign(variable + rng.normal(0, 0.1, variable.shape).astype(np.float32))
+    exp_texture, (warp_texture, texture_texture) = expression_gradients(model)
+    model.loss_weights["edit_expression_trains"] = "generators"
+    exp_both, (warp_both, texture_both) = expression_gradients(model)
+    assert exp_texture == pytest.approx(exp_both, rel=1e-6)  # the same reading of the edit
+    assert warp_both > 1e-6 and warp_texture == 0.0
+    assert texture_texture == pytest.approx(texture_both, rel=1e-4)
+
+
 def fit_steps(model, steps=1):
     image, source, target = batch(n=4)
     data = {"image": image.reshape(2, 2, 32, 32, 3), "source_aus": source.reshape(2, 2, 17),
