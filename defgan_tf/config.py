@@ -333,9 +333,13 @@ def _where(source: str, line: int | None) -> str:
     return f"{source}:{line}" if line else source
 
 
-def did_you_mean(name: str, valid: Sequence[str]) -> str:
-    """Returns ' Did you mean X?' for the valid name closest to a mistyped one, else ''."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+def did_you_mean(name: str, valid: Sequence[str], cutoff: float = 0.6) -> str:
+    """Returns ' Did you mean X?' for the valid name closest to a mistyped one, else ''.
+
+    Every "unknown name" error in the package ends with it, so they read alike.
+    `cutoff` is difflib's similarity threshold (0–1): below it, no suggestion.
+    """
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=cutoff)
     return f" Did you mean {close[0]}?" if close else ""
 
 

@@ -7,11 +7,11 @@ cast to float32 first, so the terms stay in float32 under mixed precision.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import tensorflow as tf
 
+from defgan_tf.config import did_you_mean
 from defgan_tf.ops.warp import compose, identity_like
 
 MASK_PULLS = ("keep", "texture")
@@ -315,9 +315,8 @@ def mask_tv(mask: tf.Tensor) -> tf.Tensor:
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     """Raise a ValueError naming the argument and the closest valid choice."""
     if value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}.{hint}")
+        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}."
+                         f"{did_you_mean(value, choices)}")
 
 
 def _displacement(grid: tf.Tensor) -> tf.Tensor:

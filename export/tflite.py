@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import difflib
 import re
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from defgan_tf.config import Config
+from defgan_tf.config import Config, did_you_mean
 from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import DatasetError, read_dataset
 from defgan_tf.models import DefGAN
@@ -40,10 +39,8 @@ _NETWORK_SCOPES = ("texture_generator", "deformation_generator", "critic")
 def check_quantization(quantization: str) -> str:
     """Returns `quantization` if it is a known variant, else raises with the closest match."""
     if quantization not in QUANTIZATIONS:
-        close = difflib.get_close_matches(str(quantization), QUANTIZATIONS, n=1)
-        hint = f" Did you mean {close[0]}?" if close else ""
         raise ExportError(f"quantization must be one of {', '.join(QUANTIZATIONS)}. "
-                          f"Received: {quantization!r}.{hint}")
+                          f"Received: {quantization!r}.{did_you_mean(quantization, QUANTIZATIONS)}")
     return quantization
 
 

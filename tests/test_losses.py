@@ -149,7 +149,7 @@ def test_grid_magnitude_l1_gradient_does_not_vanish_near_the_identity():
 
 
 def test_grid_magnitude_unknown_norm_names_the_closest_choice():
-    with pytest.raises(ValueError, match=r"Received: norm='l_1'\. Did you mean 'l1'\?"):
+    with pytest.raises(ValueError, match=r"Received: norm='l_1'\. Did you mean l1\?"):
         losses.grid_magnitude(identity_grid(1, 2, 2), norm="l_1")
 
 
@@ -160,7 +160,7 @@ def test_mask_loss_pulls_both_ways():
 
 
 def test_mask_loss_unknown_pull_names_the_closest_choice():
-    with pytest.raises(ValueError, match=r"Received: pull='keeps'\. Did you mean 'keep'\?"):
+    with pytest.raises(ValueError, match=r"Received: pull='keeps'\. Did you mean keep\?"):
         losses.mask_loss(tf.ones((1, 2, 2, 1)), pull="keeps")
 
 

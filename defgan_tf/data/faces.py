@@ -35,6 +35,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from defgan_tf.config import did_you_mean
 from defgan_tf.data.media import IMAGE_SUFFIXES, ImageReadError, read_image
 from defgan_tf.dlib_models import model_folder, model_path
 
@@ -102,11 +103,8 @@ class Face:
 
 def _check_detector(detector: str) -> None:
     if detector not in DETECTORS:
-        import difflib
-
-        close = difflib.get_close_matches(detector, DETECTORS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise FaceError(f"Unknown detector {detector!r}; valid: {', '.join(DETECTORS)}.{hint}")
+        raise FaceError(f"Unknown detector {detector!r}; valid: {', '.join(DETECTORS)}."
+                        f"{did_you_mean(detector, DETECTORS)}")
 
 
 @functools.cache

@@ -26,13 +26,12 @@ which is (0, 1) for P = 0.25: only the size changes. Chip pixels beyond the crop
 from __future__ import annotations
 
 import abc
-import difflib
 import os
 from collections.abc import Callable
 
 import tensorflow as tf
 
-from defgan_tf.config import ConfigError
+from defgan_tf.config import ConfigError, did_you_mean
 from defgan_tf.identity.dlib_resnet import DESCRIPTOR_SIZE, INPUT_SIZE, load_model
 
 # The padding of our training crops: `defgan_tf.data.faces.CROP_PADDING` (a test keeps
@@ -180,10 +179,8 @@ def build_embedder(
     factory = EMBEDDERS.get(name)
     if factory is None:
         valid = sorted(EMBEDDERS)
-        close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
             f"Unknown identity embedder. Received: identity.embedder={name!r}; valid: "
-            f"{', '.join(repr(v) for v in valid)}.{hint}"
+            f"{', '.join(repr(v) for v in valid)}.{did_you_mean(name, valid)}"
         )
     return factory(model_path=model_path, crop_padding=crop_padding)

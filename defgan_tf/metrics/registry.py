@@ -7,13 +7,13 @@ A metric is a callable `EditSet -> dict` built from `MetricOptions` by its class
 from __future__ import annotations
 
 import abc
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from defgan_tf.config import did_you_mean
 from defgan_tf.metrics.edit_set import EditSet
 
 
@@ -86,10 +86,8 @@ def check_metric_names(names: list[str]) -> list[str]:
     """Validates metric names against the registry (closest match in the message)."""
     for name in names:
         if name not in METRICS:
-            close = difflib.get_close_matches(name, list(METRICS), n=1, cutoff=0.5)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ValueError(f"unknown metric {name!r}. Valid: {', '.join(sorted(METRICS))}."
-                             f"{hint}")
+                             f"{did_you_mean(name, METRICS, cutoff=0.5)}")
     return names
 
 

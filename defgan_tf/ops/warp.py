@@ -16,9 +16,9 @@ Conventions used throughout the project:
 
 from __future__ import annotations
 
-import difflib
-
 import tensorflow as tf
+
+from defgan_tf.config import did_you_mean
 
 PADDINGS = ("border", "zeros")
 
@@ -127,9 +127,8 @@ def compose(grid_a: tf.Tensor, grid_b: tf.Tensor) -> tf.Tensor:
 def _bilinear(image: tf.Tensor, x_px: tf.Tensor, y_px: tf.Tensor, padding: str) -> tf.Tensor:
     """Bilinear sampling at float32 pixel coordinates of shape (B, ...)."""
     if padding not in PADDINGS:
-        close = difflib.get_close_matches(str(padding), PADDINGS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"padding must be one of {PADDINGS}. Received: padding={padding!r}.{hint}")
+        raise ValueError(f"padding must be one of {PADDINGS}. Received: padding={padding!r}."
+                         f"{did_you_mean(padding, PADDINGS)}")
     out_dtype = image.dtype
     image = tf.cast(image, tf.float32)
     if padding == "zeros":

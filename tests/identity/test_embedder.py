@@ -121,7 +121,7 @@ def test_registry():
         build_embedder("dlib_resnt")
     assert str(error.value) == (
         "Unknown identity embedder. Received: identity.embedder='dlib_resnt'; valid: "
-        "'dlib_resnet', 'none'. Did you mean 'dlib_resnet'?"
+        "'dlib_resnet', 'none'. Did you mean dlib_resnet?"
     )
     with pytest.raises(ConfigError, match="valid: 'dlib_resnet', 'none'.$"):
         build_embedder("openface")

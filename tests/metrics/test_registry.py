@@ -11,7 +11,7 @@ def test_every_issue_metric_is_registered():
 
 
 def test_unknown_name_suggests_the_closest():
-    with pytest.raises(ValueError, match=r"unknown metric 'flow_eror'.*Did you mean 'flow_error'"):
+    with pytest.raises(ValueError, match=r"unknown metric 'flow_eror'.*Did you mean flow_error\?"):
         build_metric("flow_eror")
 
 
