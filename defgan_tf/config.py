@@ -520,6 +520,9 @@ def validate(config: Config) -> None:
         value = getattr(config.losses, f.name)
         if isinstance(value, float):
             _check(value >= 0, f"losses.{f.name} must be ≥ 0. Received: {value}")
+    _check(m.mode != "deformation_only" or config.losses.edit_expression_trains != "texture",
+           "losses.edit_expression_trains=texture needs the texture generator, which "
+           "model.mode=deformation_only does not have.")
     _check(config.losses.au_calibration_faces >= 16, "losses.au_calibration_faces must be "
            f"≥ 16. Received: {config.losses.au_calibration_faces}")
     o = config.optimizer

@@ -129,6 +129,13 @@ def test_per_au_deformation_head_needs_the_source_aus():
                                "model.deformation_sees_source=false"])
 
 
+def test_edit_expression_on_the_texture_branch_needs_a_texture_generator():
+    with pytest.raises(ConfigError, match=r"losses.edit_expression_trains=texture needs the "
+                       r"texture generator, which model.mode=deformation_only does not have"):
+        load_config(overrides=["model.mode=deformation_only",
+                               "losses.edit_expression_trains=texture"])
+
+
 def test_malformed_override():
     with pytest.raises(ConfigError, match="an override must look like section.key=value"):
         load_config(overrides=["lambda_cyc=3"])
