@@ -384,7 +384,7 @@ def _coerce(value: Any, annotation: Any, key: str, where: str, choices: Any) -> 
     if choices and value not in choices:
         raise ConfigError(
             f"{where}: {key} must be one of {', '.join(map(str, choices))}. "
-            f"Received: {key}={value!r}.{did_you_mean(str(value), [str(c) for c in choices])}"
+            f"Received: {key}={value!r}.{did_you_mean(value, choices)}"
         )
     return value
 
