@@ -6,6 +6,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
+# Before any test module imports TensorFlow: the package sets its CPU defaults
+# (oneDNN kernels, defgan_tf/__init__.py), as the commands users run do.
+import defgan_tf  # noqa: F401
+
 # Small enough that a tf.function trace and a few steps take seconds on 2 cores.
 TINY_OVERRIDES = [
     "model.image_size=32", "model.generator_width=4", "model.n_res=1",
