@@ -65,7 +65,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--detector", default="hog")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see defgan_tf/__init__.py
     import skimage.data
     import tensorflow as tf
 

@@ -24,7 +24,6 @@ def _pin(cores: int) -> int:
     available = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, available[:cores])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see defgan_tf/__init__.py
     return min(cores, len(available))
 
 

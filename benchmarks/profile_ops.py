@@ -17,12 +17,9 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import re
 import tempfile
 from pathlib import Path
-
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see defgan_tf/__init__.py; before TF loads
 
 import numpy as np
 import tensorflow as tf

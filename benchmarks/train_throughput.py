@@ -17,7 +17,7 @@ import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see defgan_tf/__init__.py; before TF loads
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as defgan_tf/train.py does
 
 import keras
 import numpy as np

@@ -23,7 +23,6 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see defgan_tf/__init__.py; before TF loads
 
 import keras
 import numpy as np

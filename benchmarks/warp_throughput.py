@@ -18,7 +18,6 @@ import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # see defgan_tf/__init__.py; before TF loads
 
 import keras
 import tensorflow as tf

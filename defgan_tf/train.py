@@ -7,6 +7,14 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# On Linux, TensorFlow runs its oneDNN CPU kernels by default only on CPUs with AVX-512
+# VNNI or BF16, AVX-VNNI or AMX (DefaultOneDnnPolicy in its util/port.cc). Elsewhere
+# (AVX2-only CPUs such as AMD Zen 3) Eigen's convolution gradients made a training step
+# 1.7-3.1x slower (docs/benchmarks.md, "oneDNN"), so training turns oneDNN on. The switch
+# is read once, when TensorFlow loads, so it is set before anything imports TensorFlow;
+# an explicit TF_ENABLE_ONEDNN_OPTS=0 still wins. Editing leaves TensorFlow's default:
+# at batch 1 oneDNN was the slower one there.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

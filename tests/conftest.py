@@ -4,11 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest
+# Most tests train: oneDNN kernels as `python -m defgan_tf.train` uses them (see there).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-# Before any test module imports TensorFlow: the package sets its CPU defaults
-# (oneDNN kernels, defgan_tf/__init__.py), as the commands users run do.
-import defgan_tf  # noqa: F401
+import pytest
 
 # Small enough that a tf.function trace and a few steps take seconds on 2 cores.
 TINY_OVERRIDES = [
