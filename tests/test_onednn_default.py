@@ -1,4 +1,4 @@
-"""The training command turns on TensorFlow's oneDNN kernels before TensorFlow loads."""
+"""The training commands turn on TensorFlow's oneDNN kernels before TensorFlow loads."""
 
 import json
 import os
@@ -30,3 +30,20 @@ def test_an_explicit_choice_is_kept():
 def test_editing_keeps_tensorflows_default():
     # At batch 1 oneDNN was the slower one on an AVX2-only CPU (docs/benchmarks.md).
     assert _import_in_fresh_process("defgan_tf.edit", None)[0] is None
+
+
+def test_the_au_regressor_command_turns_onednn_on_before_tensorflow_loads():
+    # Its module loads TensorFlow itself, so the probe reads TensorFlow's own start-up
+    # line: on a CPU where oneDNN is off by default it only says "on" when the switch
+    # came first.
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE.format(module="defgan_tf.metrics.au_regressor")],
+        env=env, capture_output=True, text=True, check=True)
+    assert json.loads(probe.stdout) == ["1", True]
+    assert "oneDNN custom operations are on" in probe.stderr
+
+
+def test_evaluation_keeps_tensorflows_default():
+    assert _import_in_fresh_process("defgan_tf.evaluate", None)[0] is None

@@ -13,11 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+# Training this CNN is mostly convolution gradients, as training DefGAN is, so its command
+# turns oneDNN on as `python -m defgan_tf.train` does (the reason is there). The switch
+# only counts when this module is what loads TensorFlow, i.e. for its own command; the
+# evaluation imports it after the model and keeps TensorFlow's default.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras
 import numpy as np
