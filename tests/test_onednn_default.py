@@ -9,13 +9,19 @@ PROBE = ("import json, os, sys, {module}; print(json.dumps("
          "[os.environ.get('TF_ENABLE_ONEDNN_OPTS'), 'tensorflow' in sys.modules]))")
 
 
-def _import_in_fresh_process(module: str, onednn: str | None) -> list:
+def _run_probe(module: str, onednn: str | None, log_level: str | None = None
+               ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if onednn is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = onednn
-    out = subprocess.run([sys.executable, "-c", PROBE.format(module=module)], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    if log_level is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = log_level
+    return subprocess.run([sys.executable, "-c", PROBE.format(module=module)], env=env,
+                          capture_output=True, text=True, check=True)
+
+
+def _import_in_fresh_process(module: str, onednn: str | None) -> list:
+    return json.loads(_run_probe(module, onednn).stdout)
 
 
 def test_the_training_command_turns_onednn_on_before_tensorflow_loads():
@@ -36,11 +42,7 @@ def test_the_au_regressor_command_turns_onednn_on_before_tensorflow_loads():
     # Its module loads TensorFlow itself, so the probe reads TensorFlow's own start-up
     # line: on a CPU where oneDNN is off by default it only says "on" when the switch
     # came first.
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "0"
-    probe = subprocess.run(
-        [sys.executable, "-c", PROBE.format(module="defgan_tf.metrics.au_regressor")],
-        env=env, capture_output=True, text=True, check=True)
+    probe = _run_probe("defgan_tf.metrics.au_regressor", None, log_level="0")
     assert json.loads(probe.stdout) == ["1", True]
     assert "oneDNN custom operations are on" in probe.stderr
 
