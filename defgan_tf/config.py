@@ -151,9 +151,12 @@ class LossConfig:
     deformation_norm: str = _field(
         "squared",
         "Norm of the grid magnitude term: squared (mean (W − Id)², DESIGN.md reading); "
-        "l1 (mean absolute W − Id: pulls small offsets to exactly zero).",
-        ("squared", "l1"),
+        "l1 (mean absolute W − Id: pulls small offsets to exactly zero); log (mean "
+        "s·log(1 + |W − Id|/s): pulls small offsets as l1 does, large ones less).",
+        ("squared", "l1", "log"),
     )
+    deformation_scale_px: float = _field(
+        0.5, "log norm only: the offset s, in pixels, at which its pull falls to half.")
     lambda_mask: float = _field(0.1, "Mask regulariser weight (GANimation: 0.1).")
     lambda_mtv: float = _field(1e-5, "Mask total variation weight, sum form (GANimation: 1e-5).")
     mask_pull: str = _field(
@@ -523,6 +526,8 @@ def validate(config: Config) -> None:
     _check(m.mode != "deformation_only" or config.losses.edit_expression_trains != "texture",
            "losses.edit_expression_trains=texture needs the texture generator, which "
            "model.mode=deformation_only does not have.")
+    _check(config.losses.deformation_scale_px > 0, "losses.deformation_scale_px must be > 0. "
+           f"Received: {config.losses.deformation_scale_px}")
     _check(config.losses.au_calibration_faces >= 16, "losses.au_calibration_faces must be "
            f"≥ 16. Received: {config.losses.au_calibration_faces}")
     o = config.optimizer

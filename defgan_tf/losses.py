@@ -12,10 +12,11 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from defgan_tf.config import did_you_mean
+from defgan_tf.ops.grids import pixels_to_grid
 from defgan_tf.ops.warp import compose, identity_like
 
 MASK_PULLS = ("keep", "texture")
-DEFORMATION_NORMS = ("squared", "l1")
+DEFORMATION_NORMS = ("squared", "l1", "log")
 _NORM_EPSILON = 1e-12  # inside the gradient norm's square root: finite gradient at 0
 
 
@@ -253,7 +254,7 @@ def grid_tv(grid: tf.Tensor) -> tf.Tensor:
     return vertical + horizontal
 
 
-def grid_magnitude(grid: tf.Tensor, norm: str = "squared") -> tf.Tensor:
+def grid_magnitude(grid: tf.Tensor, norm: str = "squared", scale_px: float = 0.5) -> tf.Tensor:
     """Distance of W from the identity: keeps deformations small (paper eq. 14; DESIGN.md §3).
 
     The paper only says it "penalizes the difference" from the identity grid.
@@ -261,18 +262,30 @@ def grid_magnitude(grid: tf.Tensor, norm: str = "squared") -> tf.Tensor:
     offset does, so sub-pixel offsets survive everywhere (outlines shifted by
     half a pixel). "l1", mean |W − Id|, pulls every offset toward exactly zero
     with the same force, so offsets stay only where the expression loss pays
-    for them (docs/training.md, "Where the warp moves").
+    for them (docs/training.md, "Where the warp moves"); but it charges a motion
+    spread thin over a wide area what it charges the same motion in a few pixels.
+    "log", mean s·log(1 + |W − Id| / s), pulls a small offset as hard as "l1" does
+    and a large one less (half as hard at s), so concentrated motion is the cheaper
+    one: the concave step past "l1", against motion leaking around the features
+    (docs/tuning.md, "Nineteenth round").
 
     Args:
         grid: (B, H, W, 2) normalized (x, y) grid.
-        norm: "squared" or "l1".
+        norm: "squared", "l1" or "log".
+        scale_px: s of the "log" norm in pixels (converted to each axis's normalized
+            units); unused by the others.
 
     Returns:
         Scalar, in (squared) normalized grid units.
     """
     _check_choice("norm", norm, DEFORMATION_NORMS)
     displacement = _displacement(grid)
-    return _mean(tf.square(displacement) if norm == "squared" else tf.abs(displacement))
+    if norm == "squared":
+        return _mean(tf.square(displacement))
+    if norm == "l1":
+        return _mean(tf.abs(displacement))
+    scale = pixels_to_grid(grid, scale_px)
+    return _mean(scale * tf.math.log1p(tf.abs(displacement) / scale))
 
 
 def mask_loss(mask: tf.Tensor, pull: str = "keep") -> tf.Tensor:

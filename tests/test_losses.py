@@ -148,6 +148,24 @@ def test_grid_magnitude_l1_gradient_does_not_vanish_near_the_identity():
         np.testing.assert_allclose(gradient[..., 0], 1 / 8, rtol=1e-5)
 
 
+def test_grid_magnitude_log_is_mean_scaled_log_of_the_pixel_offset():
+    """s·log(1 + |d|/s) per axis, s = 0.5 px: on a 5×3 grid 1 px is 0.5 along x, 1 along y."""
+    grid = identity_grid(1, 3, 5) + tf.constant([0.5, -0.25])  # 1 px along x, 0.25 px along y
+    expected = (0.25 * np.log(1 + 0.5 / 0.25) + 0.5 * np.log(1 + 0.25 / 0.5)) / 2
+    assert _value(losses.grid_magnitude(grid, norm="log", scale_px=0.5)) == pytest.approx(
+        expected, rel=1e-5)
+
+
+def test_grid_magnitude_log_pulls_small_offsets_as_l1_does_and_large_ones_less():
+    """The reason for the option: the pull is l1's near 0, half of it at s, a fifth at 4 s."""
+    for size_px, share in ((1e-4, 1.0), (0.3, 0.5), (1.2, 0.2)):
+        grid = tf.Variable(identity_grid(1, 3, 3) + tf.constant([size_px, 0.0]))  # 1 px = 1
+        with tf.GradientTape() as tape:
+            value = losses.grid_magnitude(grid, norm="log", scale_px=0.3)
+        gradient = tape.gradient(value, grid).numpy()
+        np.testing.assert_allclose(gradient[..., 0], share / 18, rtol=1e-3)
+
+
 def test_grid_magnitude_unknown_norm_names_the_closest_choice():
     with pytest.raises(ValueError, match=r"Received: norm='l_1'\. Did you mean l1\?"):
         losses.grid_magnitude(identity_grid(1, 2, 2), norm="l_1")

@@ -44,8 +44,8 @@ class DefGAN(keras.Model):
         max_offset_px: largest offset of the offset grid, in pixels.
         integral_k: largest per-pixel increment of the integral grid, in pixels.
         padding: "border" | "zeros", how the warp reads outside the image.
-        loss_weights: the `losses` config section as a dict (lambda_*, mask_pull and
-                deformation_norm).
+        loss_weights: the `losses` config section as a dict (lambda_*, mask_pull,
+                deformation_norm and deformation_scale_px).
         n_critic: critic steps per generator step; each sees its own batch.
         embedder: face embedder φ for the identity loss (an object with
             `embed(images, normalize=False)`), or None to skip the term.
@@ -386,7 +386,8 @@ class DefGAN(keras.Model):
             terms["g_comp"] = losses.composition_loss(out["grid"], back["grid"])
             terms["g_tv"] = losses.grid_tv(out["grid"])
             terms["g_def"] = losses.grid_magnitude(
-                out["grid"], self.loss_weights.get("deformation_norm", "squared"))
+                out["grid"], self.loss_weights.get("deformation_norm", "squared"),
+                self.loss_weights.get("deformation_scale_px", 0.5))
             if self.embedder is not None:
                 terms["g_id"] = losses.identity_loss(
                     self.embedder.embed(out["deformed"]), self.embedder.embed(image))

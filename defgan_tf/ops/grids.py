@@ -31,7 +31,7 @@ def offset_grid(raw: tf.Tensor, max_offset_px: float) -> tf.Tensor:
         (B, H, W, 2) float32 grid, normalized (x, y).
     """
     raw = tf.cast(raw, tf.float32)
-    return identity_like(raw) + tf.tanh(raw) * _pixel_to_grid(raw, max_offset_px)
+    return identity_like(raw) + tf.tanh(raw) * pixels_to_grid(raw, max_offset_px)
 
 
 def integral_grid(raw: tf.Tensor, k: float = 2.0) -> tf.Tensor:
@@ -64,7 +64,7 @@ def integral_grid(raw: tf.Tensor, k: float = 2.0) -> tf.Tensor:
     # Beyond ±20 the sigmoid is flat to 1e-8; the clip keeps e^Δ finite.
     growth = tf.exp(tf.clip_by_value(raw, -20.0, 20.0))
     step_change_px = (k - 1.0) * (growth - 1.0) / (k - 1.0 + growth)  # d(Δ) − 1
-    scaled = step_change_px * _pixel_to_grid(raw, 1.0)
+    scaled = step_change_px * pixels_to_grid(raw, 1.0)
     offsets = tf.stack(
         [tf.cumsum(scaled[..., 0], axis=2), tf.cumsum(scaled[..., 1], axis=1)], axis=-1
     )
@@ -106,7 +106,7 @@ def grid_to_flow_px(grid: tf.Tensor) -> tf.Tensor:
         input at column j + dx, row i + dy.
     """
     grid = tf.cast(grid, tf.float32)
-    return (grid - identity_like(grid)) / _pixel_to_grid(grid, 1.0)
+    return (grid - identity_like(grid)) / pixels_to_grid(grid, 1.0)
 
 
 def flow_px_to_grid(flow: tf.Tensor) -> tf.Tensor:
@@ -119,10 +119,10 @@ def flow_px_to_grid(flow: tf.Tensor) -> tf.Tensor:
         (B, H, W, 2) float32 normalized (x, y) grid for `warp`.
     """
     flow = tf.cast(flow, tf.float32)
-    return identity_like(flow) + flow * _pixel_to_grid(flow, 1.0)
+    return identity_like(flow) + flow * pixels_to_grid(flow, 1.0)
 
 
-def _pixel_to_grid(field: tf.Tensor, pixels: float) -> tf.Tensor:
+def pixels_to_grid(field: tf.Tensor, pixels: float) -> tf.Tensor:
     """(2,) factors turning `pixels` along (x, y) into normalized units for `field`'s size."""
     height, width = spatial_size(field)
     height = tf.cast(height, tf.float32)
