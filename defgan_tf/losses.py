@@ -266,8 +266,9 @@ def grid_magnitude(grid: tf.Tensor, norm: str = "squared", scale_px: float = 0.5
     spread thin over a wide area what it charges the same motion in a few pixels.
     "log", mean s·log(1 + |W − Id| / s), pulls a small offset as hard as "l1" does
     and a large one less (half as hard at s), so concentrated motion is the cheaper
-    one: the concave step past "l1", against motion leaking around the features
-    (docs/tuning.md, "Nineteenth round").
+    one: the concave step past "l1", meant against motion leaking around the
+    features. In its one run it spread the motion further instead (docs/tuning.md,
+    "Nineteenth round"), so no config uses it.
 
     Args:
         grid: (B, H, W, 2) normalized (x, y) grid.
