@@ -114,6 +114,7 @@ def test_choice_error_suggests_closest():
     ("data.jitter_px=32", "data.jitter_px must be in [0, image_size / 4). Received: 32"),
     ("train.critic_warmup=-1", "train.critic_warmup must be ≥ 0. Received: -1"),
     ("losses.au_calibration_faces=8", "losses.au_calibration_faces must be ≥ 16. Received: 8"),
+    ("losses.deformation_scale_px=0", "losses.deformation_scale_px must be > 0. Received: 0.0"),
     ("losses.au_target=calibrate", "losses.au_target must be one of labels, calibrated"),
 ])
 def test_out_of_range_values_are_errors(override, message):

@@ -376,7 +376,7 @@ def test_diff_augment_changes_only_what_the_critic_is_shown():
 
 @pytest.mark.parametrize("norm", ["squared", "l1", "log"])
 def test_grid_magnitude_term_uses_the_configured_norm(norm):
-    model = tiny_model(f"losses.deformation_norm={norm}", "losses.deformation_scale_px=0.5")
+    model = tiny_model(f"losses.deformation_norm={norm}", "losses.deformation_scale_px=0.7")
     rng = np.random.default_rng(1)
     for variable in model.deformation_generator.trainable_variables:  # leave the identity
         variable.assign(variable + rng.normal(0, 0.1, variable.shape).astype(np.float32))
@@ -384,7 +384,7 @@ def test_grid_magnitude_term_uses_the_configured_norm(norm):
     terms = model.generator_losses(image, source, target)
     grid = model(image, source, target, training=True)["grid"]
     displacement = (grid - identity_grid(2, 32, 32)).numpy()
-    scale = 0.5 * 2 / 31  # 0.5 px in normalized units of a 32² grid
+    scale = 0.7 * 2 / 31  # 0.7 px (not the 0.5 default) in normalized units of a 32² grid
     expected = {"squared": np.square(displacement).mean(), "l1": np.abs(displacement).mean(),
                 "log": (scale * np.log1p(np.abs(displacement) / scale)).mean()}[norm]
     assert expected > 1e-4
