@@ -179,8 +179,9 @@ class LossConfig:
         "Which generators the expression loss on the edit trains: generators (both, paper "
         "eq. 9); texture (the texture branch only: the warp is then asked for the AUs by "
         "the deformed image's own term, beta_d, and by the critic's score, not through the "
-        "edit; docs/tuning.md).",
-        ("generators", "texture"),
+        "edit; docs/tuning.md); color (the texture branch's colour map only: where it "
+        "paints is left to the critic's score, the cycle and the mask regulariser).",
+        ("generators", "texture", "color"),
     )
     au_calibration_faces: int = _field(
         256, "With au_target: calibrated, training images held out of training to fit "
@@ -523,8 +524,9 @@ def validate(config: Config) -> None:
         value = getattr(config.losses, f.name)
         if isinstance(value, float):
             _check(value >= 0, f"losses.{f.name} must be ≥ 0. Received: {value}")
-    _check(m.mode != "deformation_only" or config.losses.edit_expression_trains != "texture",
-           "losses.edit_expression_trains=texture needs the texture generator, which "
+    trains = config.losses.edit_expression_trains
+    _check(m.mode != "deformation_only" or trains == "generators",
+           f"losses.edit_expression_trains={trains} needs the texture generator, which "
            "model.mode=deformation_only does not have.")
     _check(config.losses.deformation_scale_px > 0, "losses.deformation_scale_px must be > 0. "
            f"Received: {config.losses.deformation_scale_px}")

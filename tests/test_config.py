@@ -130,11 +130,12 @@ def test_per_au_deformation_head_needs_the_source_aus():
                                "model.deformation_sees_source=false"])
 
 
-def test_edit_expression_on_the_texture_branch_needs_a_texture_generator():
-    with pytest.raises(ConfigError, match=r"losses.edit_expression_trains=texture needs the "
+@pytest.mark.parametrize("trains", ["texture", "color"])
+def test_edit_expression_on_the_texture_branch_needs_a_texture_generator(trains):
+    with pytest.raises(ConfigError, match=rf"losses.edit_expression_trains={trains} needs the "
                        r"texture generator, which model.mode=deformation_only does not have"):
         load_config(overrides=["model.mode=deformation_only",
-                               "losses.edit_expression_trains=texture"])
+                               f"losses.edit_expression_trains={trains}"])
 
 
 def test_malformed_override():

@@ -415,11 +415,21 @@ class DefGAN(keras.Model):
         more texture and critic pass), so the edit's AU loss reaches the texture branch
         only. Why: the AU head rewards motion leaked around the features that move, which
         the critic's score does not (docs/tuning.md, "Fourteenth round").
+
+        With `color`, the mask of that repainting is held behind a stop-gradient too, so
+        the loss trains what is painted, not where: the mask is left to the critic's
+        score, the cycle and the mask regulariser. Why: the AU readers reward paint even
+        where the renderer paints nothing, and more paint reads closer to the targets
+        than the truth does (docs/tuning.md, "Seventeenth round").
         """
-        if self.loss_weights.get("edit_expression_trains", "generators") == "generators":
+        trains = self.loss_weights.get("edit_expression_trains", "generators")
+        if trains == "generators":
             return edited_aus
-        painted = self.texture(tf.stop_gradient(out["deformed"]), source_aus, target_aus,
-                               training=True)
+        deformed = tf.stop_gradient(out["deformed"])
+        painted = self.texture(deformed, source_aus, target_aus, training=True)
+        if trains == "color":
+            keep = tf.stop_gradient(painted["mask"])
+            painted["edited"] = keep * deformed + (1.0 - keep) * painted["color"]
         _, aus = self.critic(self.critic_view(painted["edited"]), training=True)
         return aus
 

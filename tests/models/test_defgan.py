@@ -416,6 +416,34 @@ def test_edit_expression_can_train_the_texture_branch_alone():
     assert texture_texture == pytest.approx(texture_both, rel=1e-4)
 
 
+def test_edit_expression_can_train_the_colour_map_alone():
+    """With `color` the edit's AU loss reaches the colour head, not the mask head or the warp."""
+    model = tiny_model("losses.beta_d=0", "losses.edit_expression_trains=color")
+    rng = np.random.default_rng(3)
+    for variable in model.generator_variables():  # leave the identity warp and A ≈ 0.95
+        variable.assign(variable + rng.normal(0, 0.1, variable.shape).astype(np.float32))
+    image, source, target = batch()
+    texture = model.texture_generator
+    groups = [model.deformation_generator.trainable_variables,
+              texture.mask_head.trainable_variables, texture.color_head.trainable_variables]
+
+    def reading_and_norms():
+        with tf.GradientTape() as tape:
+            g_exp = model.generator_losses(image, source, target)["g_exp"]
+        grads = tape.gradient(g_exp, groups)
+        return float(g_exp), [float(tf.linalg.global_norm(
+            [g if g is not None else tf.zeros_like(v) for g, v in zip(group_grads, group)]))
+            for group_grads, group in zip(grads, groups)]
+
+    exp_color, (warp_color, mask_color, color_color) = reading_and_norms()
+    model.loss_weights["edit_expression_trains"] = "texture"
+    exp_texture, (warp_texture, mask_texture, _) = reading_and_norms()
+    assert exp_color == pytest.approx(exp_texture, rel=1e-5)  # the same reading of the edit
+    assert warp_color == 0.0 and warp_texture == 0.0
+    assert mask_texture > 1e-6 and mask_color == 0.0
+    assert color_color > 1e-6
+
+
 def fit_steps(model, steps=1):
     image, source, target = batch(n=4)
     data = {"image": image.reshape(2, 2, 32, 32, 3), "source_aus": source.reshape(2, 2, 17),
