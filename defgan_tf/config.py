@@ -180,7 +180,8 @@ class LossConfig:
         "eq. 9); texture (the texture branch only: the warp is then asked for the AUs by "
         "the deformed image's own term, beta_d, and by the critic's score, not through the "
         "edit; docs/tuning.md); color (the texture branch's colour map only: where it "
-        "paints is left to the critic's score, the cycle and the mask regulariser).",
+        "paints is left to the critic's score, the cycle and the mask regulariser; in its "
+        "one run the mask closed and the AU error rose to 0.64× no edit, docs/tuning.md).",
         ("generators", "texture", "color"),
     )
     au_calibration_faces: int = _field(
