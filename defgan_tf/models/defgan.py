@@ -420,7 +420,8 @@ class DefGAN(keras.Model):
         the loss trains what is painted, not where: the mask is left to the critic's
         score, the cycle and the mask regulariser. Why: the AU readers reward paint even
         where the renderer paints nothing, and more paint reads closer to the targets
-        than the truth does (docs/tuning.md, "Seventeenth round").
+        than the truth does (docs/tuning.md, "Seventeenth round"). In its one run nothing
+        else opened the mask, and the warp took the AUs ("Twentieth round").
         """
         trains = self.loss_weights.get("edit_expression_trains", "generators")
         if trains == "generators":
