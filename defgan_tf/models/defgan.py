@@ -13,7 +13,7 @@ from defgan_tf import losses
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.models.critic import Critic
 from defgan_tf.models.deformation_generator import DeformationGenerator
-from defgan_tf.models.texture_generator import TextureGenerator
+from defgan_tf.models.texture_generator import TextureGenerator, attend
 from defgan_tf.ops.augment import diff_augment
 from defgan_tf.ops.grids import integral_grid, offset_grid
 from defgan_tf.ops.warp import identity_grid, warp
@@ -429,8 +429,8 @@ class DefGAN(keras.Model):
         deformed = tf.stop_gradient(out["deformed"])
         painted = self.texture(deformed, source_aus, target_aus, training=True)
         if trains == "color":
-            keep = tf.stop_gradient(painted["mask"])
-            painted["edited"] = keep * deformed + (1.0 - keep) * painted["color"]
+            painted["edited"] = attend(deformed, painted["color"],
+                                       tf.stop_gradient(painted["mask"]))
         _, aus = self.critic(self.critic_view(painted["edited"]), training=True)
         return aus
 

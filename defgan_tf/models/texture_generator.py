@@ -16,6 +16,13 @@ PER_AU_KERNEL = 3
 image, more than half of the whole texture generator; 3×3 costs 0.06."""
 
 
+def attend(deformed, color, mask):
+    """The edit A·I_d + (1 − A)·C (paper eq. 3): A = 1 keeps the deformed pixel, A = 0
+    shows the colour map. One place for it, so that a repainting with a held mask
+    (`DefGAN`, `losses.edit_expression_trains: color`) composes exactly as the generator."""
+    return mask * deformed + (1.0 - mask) * color
+
+
 class TextureGenerator(Generator):
     """GANimation's generator: reads the deformed face, returns the edit, colour and mask.
 
@@ -93,7 +100,7 @@ class TextureGenerator(Generator):
         else:
             color = keras.ops.tanh(self.color_head(x))
         mask = keras.ops.sigmoid(self.mask_head(x))
-        return {"edited": mask * deformed + (1.0 - mask) * color, "color": color, "mask": mask}
+        return {"edited": attend(deformed, color, mask), "color": color, "mask": mask}
 
     def get_config(self):
         return {**super().get_config(), "mask_bias_init": self.mask_bias_init,
