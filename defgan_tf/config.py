@@ -601,9 +601,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            data = yaml.load(path.read_text(), Loader=_LineLoader)
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: not valid YAML: {error}") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(f"{path}: not a UTF-8 text file ({error.reason} at byte "
+                              f"{error.start})") from None
         _apply_mapping(config, data, str(path))
     for override in overrides or []:
         _apply_override(config, override)

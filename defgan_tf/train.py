@@ -38,19 +38,24 @@ def main(argv: list[str] | None = None) -> int:
     """Runs training; user mistakes print one message and exit 2, never a traceback."""
     args = parse_args(argv)
     from defgan_tf.config import ConfigError, load_config
-    from defgan_tf.models.build import CONFIG_FILE
 
-    try:
+    try:  # TensorFlow loads here, for several seconds
+        from defgan_tf.models.build import CONFIG_FILE
+        from defgan_tf.training.loop import INTERRUPTED, NonFiniteLossError, Trainer
+
         if args.resume and args.config is None:
             args.config = os.path.join(args.out, CONFIG_FILE)
         config = load_config(args.config, args.overrides)
-        from defgan_tf.training.loop import INTERRUPTED, NonFiniteLossError, Trainer
-
         trainer = Trainer(config, args.out, resume=args.resume, progress=not args.no_progress)
-        result = trainer.run()
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # once training runs, Ctrl-C ends it with a checkpoint
+        print("interrupted before the first training step: no checkpoint was written.",
+              file=sys.stderr)
+        return 130
+    try:
+        result = trainer.run()
     except NonFiniteLossError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -150,6 +150,11 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(write(tmp_path, "model: [unclosed\n"))
     with pytest.raises(ConfigError, match="must be a mapping of keys"):
         load_config(write(tmp_path, "model: 3\n"))
+    binary = tmp_path / "latin1.yaml"
+    binary.write_bytes("model:\n  image_size: 64  # größe\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not a UTF-8 text file \(invalid "
+                       r"start byte at byte 29\)"):
+        load_config(binary)
 
 
 def test_saved_config_round_trips_and_hash_is_stable(tmp_path):

@@ -176,4 +176,5 @@ def test_checkpoint_that_does_not_fit_its_config(tiny_run_dir, photos, tmp_path,
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", run,
                           "--expression", "happy")
     assert status == 2
-    assert "the checkpoint does not fit the model its config.yaml describes" in err
+    assert "does not hold the weights of the model its config.yaml describes" in err
+    assert "model.image_size=" in err

@@ -124,24 +124,13 @@ class KerasBackend(Backend):
             BackendError: no config/checkpoint, or a checkpoint that does not fit the
                 model its config describes (e.g. trained at another image size).
         """
-        import tensorflow as tf
-
-        from defgan_tf.config import ConfigError, load_config
+        from defgan_tf.config import ConfigError
         from defgan_tf.models import load_run
 
         try:
             config, model = load_run(run_dir, use_ema=use_ema)
         except ConfigError as error:
             raise BackendError(str(error)) from None
-        except (ValueError, AssertionError, tf.errors.OpError) as error:
-            # AssertionError: tf.train's "objects not bound to checkpointed values".
-            size = load_config(pathlib.Path(run_dir) / "config.yaml").model.image_size
-            first_line = str(error).strip().splitlines()[0][:200]
-            raise BackendError(
-                f"{run_dir}: the checkpoint does not fit the model its config.yaml describes "
-                f"(model.image_size={size}); was it trained with another config? "
-                f"({first_line})"
-            ) from None
         return cls(model, config.model.image_size,
                    weights="ema" if model.holds_averages else "raw")
 

@@ -71,6 +71,30 @@ def latest_checkpoint(run_dir: str | Path) -> str | None:
     return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINT_DIR))
 
 
+def restore_matching(checkpoint: tf.train.Checkpoint, path: str, mismatch: str,
+                     partial: bool = False) -> None:
+    """Restores `path` into `checkpoint`, or raises ConfigError(mismatch + the first reason).
+
+    A checkpoint of another model fails in one of two places: a variable of another
+    shape in restore() itself (ValueError), a variable the file lacks in
+    assert_existing_objects_matched (AssertionError); unreadable data raises an OpError.
+
+    Args:
+        checkpoint: what to restore into.
+        path: the checkpoint's path prefix.
+        mismatch: the start of the error message, saying what did not match what.
+        partial: the file may hold more than `checkpoint` (e.g. optimizer state).
+    """
+    try:
+        status = checkpoint.restore(path)
+        if partial:
+            status = status.expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        reason = str(error).strip().splitlines()[0][:200]
+        raise ConfigError(f"{mismatch} ({reason})") from None
+
+
 def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]:
     """Rebuilds the model of a run directory from its config and newest checkpoint.
 
@@ -79,7 +103,8 @@ def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]
         use_ema: use the generators' moving-average weights when the run kept them.
 
     Raises:
-        ConfigError: the directory has no config or no checkpoint.
+        ConfigError: the directory has no config or no checkpoint, or the checkpoint
+            does not fit the model its config describes.
     """
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
@@ -90,13 +115,10 @@ def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]
         raise ConfigError(f"{run_dir} has no checkpoint in {CHECKPOINT_DIR}/ yet.")
     model = build_defgan(config, with_embedder=False)
     weights = checkpoint_objects(model)["model_weights"]
-    status = tf.train.Checkpoint(model_weights=weights).restore(checkpoint).expect_partial()
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as error:
-        raise ConfigError(f"{checkpoint} does not hold the weights of the model its "
-                          f"{CONFIG_FILE} describes (another version or an edited config): "
-                          f"{str(error).splitlines()[0][:200]}") from None
+    restore_matching(tf.train.Checkpoint(model_weights=weights), checkpoint,
+                     f"{checkpoint} does not hold the weights of the model its {CONFIG_FILE} "
+                     f"describes (model.image_size={config.model.image_size}); was it "
+                     "trained with another version or config?", partial=True)
     if use_ema and model.ema_weights:
         model.swap_ema()
     return config, model

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from defgan_tf.config import ConfigError
-from defgan_tf.models.build import CHECKPOINT_DIR
+from defgan_tf.models.build import CHECKPOINT_DIR, restore_matching
 
 
 class CheckpointKeeper:
@@ -55,9 +54,6 @@ class CheckpointKeeper:
         latest = tf.train.latest_checkpoint(str(self.run_checkpoints))
         if latest is None:
             return None
-        try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except AssertionError as error:
-            raise ConfigError(f"cannot resume from {latest}: it does not match this model "
-                              f"and config ({str(error).splitlines()[0][:200]})") from None
+        restore_matching(self.checkpoint, latest, f"cannot resume from {latest}: it does "
+                         "not match this model and config")
         return latest

@@ -151,13 +151,20 @@ def test_a_foreign_data_folder_is_not_rendered_over(tmp_path):
     assert (tmp_path / "data" / "notes.txt").read_text() == "mine"
 
 
-def test_a_checkpoint_of_another_model_is_a_clear_error(tiny_run_dir, tmp_path):
+@pytest.mark.parametrize("change", [("n_res: 1", "n_res: 2"),  # variables the file lacks
+                                    ("generator_width: 4", "generator_width: 8")],  # shapes
+                         ids=["more_layers", "wider"])
+def test_a_checkpoint_of_another_model_is_a_clear_error(tiny_run_dir, tmp_path, change):
     other = tmp_path / "other"
     shutil.copytree(tiny_run_dir, other)
-    config_text = (other / "config.yaml").read_text().replace("n_res: 1", "n_res: 2")
-    (other / "config.yaml").write_text(config_text)
-    with pytest.raises(ConfigError, match="does not hold the weights of the model"):
+    config_text = (other / "config.yaml").read_text()
+    assert change[0] in config_text
+    (other / "config.yaml").write_text(config_text.replace(*change))
+    with pytest.raises(ConfigError, match="ckpt-3 does not hold the weights of the model its "
+                       r"config.yaml describes \(model.image_size=32\)"):
         load_run(other)
+    with pytest.raises(ConfigError, match=r"cannot resume from .*ckpt-3: it does not match"):
+        Trainer(load_config(other / "config.yaml"), other, resume=True, progress=False)
 
 
 def test_non_finite_loss_stops_naming_the_term_and_keeps_no_bad_checkpoint(
@@ -202,6 +209,18 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Did you mean losses.lambda_cyc?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_before_the_first_step_exits_130_with_a_message(tmp_path, monkeypatch, capsys):
+    from defgan_tf import train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # e.g. while the model is built or the data rendered
+
+    monkeypatch.setattr(Trainer, "__init__", interrupted)
+    assert train.main(["--config", "configs/quickstart.yaml", "--out", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == ("interrupted before the first training step: no "
+                                       "checkpoint was written.\n")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_config_overrides):
