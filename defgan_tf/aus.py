@@ -228,7 +228,10 @@ def _checked_preset(path: str, name: str, values: dict[str, float]) -> np.ndarra
 
 
 def _read_presets_yaml(path: Path) -> dict[str, np.ndarray]:
-    data = yaml.safe_load(path.read_text())
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise _preset_error(str(path), f"not a readable YAML file ({error})") from None
     if not isinstance(data, dict):
         raise _preset_error(str(path), "a presets YAML must map expression names to "
                             "{AU: intensity} mappings, e.g. happy: {AU06: 0.8, AU12: 1.0}.")

@@ -144,6 +144,16 @@ def _job(args: argparse.Namespace, presets) -> Job:
     return Job("animation", ".gif", source)
 
 
+def _check_videos(args: argparse.Namespace, job: Job, inputs: list[pathlib.Path]) -> None:
+    """Videos take one target for every frame: --expression or --aus."""
+    videos = [p for p in inputs if p.suffix.lower() in media.VIDEO_SUFFIXES]
+    if videos and job.suffix is not None:
+        flag = next(f for f, on in (("--sweep", args.sweep), ("--all-expressions",
+                    args.all_expressions), ("--animate", args.animate)) if on)
+        raise ValueError(f"{flag} makes an image of a photo; {videos[0]} is a video. Edit "
+                         "videos with --expression or --aus.")
+
+
 def output_path(input_path: pathlib.Path, job: Job, out: str | None, many: bool,
                 video: bool = False) -> pathlib.Path:
     """Where the result of one input goes (see --out)."""
@@ -222,9 +232,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--intensity must be ≥ 0; received {args.intensity}.")
         if args.steps < 2:
             raise ValueError(f"--steps must be at least 2; received {args.steps}.")
+        if not (np.isfinite(args.fps) and args.fps > 0):
+            raise ValueError(f"--fps must be a positive number; received {args.fps}.")
         inputs = expand_inputs(args.inputs)
         if not inputs:
             raise ValueError(f"no image or video matches {' '.join(args.inputs)}.")
+        _check_videos(args, job, inputs)
         editor = Editor.from_path(args.model, use_ema=not args.no_ema, detector=args.detector,
                                   presets=presets, padding=args.crop_padding)
     except ValueError as error:
@@ -232,13 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     many = len(inputs) > 1
     failures: list[tuple[pathlib.Path, str]] = []
+    written: dict[pathlib.Path, pathlib.Path] = {}  # output → the input it was made from
     faces = 0
     start = time.perf_counter()
     for input_path in inputs:
         video = input_path.suffix.lower() in media.VIDEO_SUFFIXES
         out_path = output_path(input_path, job, args.out, many, video)
         try:
+            if out_path.resolve() in written:
+                raise ValueError(f"its output {out_path} was already written for "
+                                 f"{written[out_path.resolve()]} in this run; give the inputs "
+                                 "different names or edit them with separate --out folders.")
             faces += edit_one(editor, args, job, input_path, out_path)
+            written[out_path.resolve()] = input_path
         except (ValueError, OSError) as error:
             message = str(error).removeprefix(f"{input_path}: ")
             print(f"error: {input_path}: {message}", file=sys.stderr)

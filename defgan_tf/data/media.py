@@ -6,7 +6,10 @@ Kept free of TensorFlow and of the rest of the package so that data preparation
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pathlib
+import uuid
 from collections.abc import Iterator, Sequence
 
 import cv2
@@ -21,6 +24,23 @@ JPEG_QUALITY = 95
 
 class ImageReadError(ValueError):
     """A file is missing, truncated or not an image."""
+
+
+@contextlib.contextmanager
+def _written_in_place(path: pathlib.Path) -> Iterator[pathlib.Path]:
+    """Yields a hidden file name beside `path` to write to, renamed onto `path` after.
+
+    So an interrupted write (Ctrl-C, a full disk, a missing encoder) never leaves a
+    truncated file under the output's name, nor half-replaces an older one. The name
+    keeps the suffix, which picks the format.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def read_image(path: str | pathlib.Path) -> np.ndarray:
@@ -62,11 +82,11 @@ def write_image(path: str | pathlib.Path, image: np.ndarray) -> None:
         image: (H, W, 3) uint8 RGB.
     """
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     options = {}
     if path.suffix.lower() in (".jpg", ".jpeg"):
         options = {"quality": JPEG_QUALITY, "subsampling": 0}
-    Image.fromarray(np.asarray(image, np.uint8)).save(path, **options)
+    with _written_in_place(path) as partial:
+        Image.fromarray(np.asarray(image, np.uint8)).save(partial, **options)
 
 
 def read_video(path: str | pathlib.Path) -> tuple[Iterator[np.ndarray], float]:
@@ -115,14 +135,23 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
         )
     if not frames:
         raise ValueError("write_animation received no frames.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
-        duration = max(round(1000 / fps), 20)
-        images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
-        return
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"the frame rate must be a positive number; received {fps}.")
+    with _written_in_place(path) as partial:
+        if suffix == ".gif":
+            images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
+            images[0].save(partial, format="GIF", save_all=True, append_images=images[1:],
+                           duration=max(round(1000 / fps), 20), loop=0)
+        else:
+            _write_mp4(partial, frames, fps)
+
+
+def _write_mp4(path: pathlib.Path, frames: Sequence[np.ndarray], fps: float) -> None:
     height, width = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise OSError(f"OpenCV cannot write MP4 here (no mp4v encoder in this build of "
+                      f"opencv-python-headless?); write a .gif instead. ({path.name})")
     try:
         for frame in frames:
             writer.write(cv2.cvtColor(np.asarray(frame, np.uint8), cv2.COLOR_RGB2BGR))

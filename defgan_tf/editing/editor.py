@@ -367,7 +367,8 @@ class Editor:
         landmarks are an exponential moving average, `l_t = smoothing · l_(t−1) +
         (1 − smoothing) · detected_t`, so the crop, and therefore the edit, does not
         jitter; the source expression is estimated once, on the first tracked frame.
-        Frames without the face pass through unchanged (or use the last track).
+        Frames without the face pass through unchanged (or use the last track); a video
+        in which no frame shows a face is an error, raised after its last frame.
 
         Args:
             frames: (H, W, 3) uint8 RGB frames.
@@ -377,6 +378,9 @@ class Editor:
 
         Yields:
             Edited (H, W, 3) uint8 frames, one per input frame.
+
+        Raises:
+            EditError: no frame showed a face (after the last frame).
         """
         if not 0 <= smoothing < 1:
             raise EditError(f"smoothing must be in [0, 1); received {smoothing}.")
@@ -398,6 +402,8 @@ class Editor:
                 source = self.estimate_aus(self.align(frame, [track])[0])[0]
             yield self.edit(frame, expression, aus, intensity=intensity, keep_others=keep_others,
                             source_aus=source, faces=[track]).image
+        if track is None:
+            raise EditError("no face found in any frame; nothing was edited.")
 
     def _frame(self, image, faces, crops, matrices, masks, source, target) -> np.ndarray:
         edited = images_from_model(self.run(crops, source, target.astype(np.float32))["edited"])

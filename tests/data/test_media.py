@@ -1,5 +1,7 @@
 """Tests for photo reading (EXIF, modes, broken files) and image/animation writing."""
 
+import pathlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -68,3 +70,38 @@ def test_gif_and_mp4(tmp_path):
     assert abs(int(decoded[2].mean()) - 240) < 6
     with pytest.raises(ValueError, match=r"written as \.gif or \.mp4; received .*a\.avi"):
         media.write_animation(tmp_path / "a.avi", frames, fps=10)
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"keep me")
+
+    def disk_full(image, path, *args, **kwargs):
+        pathlib.Path(path).write_bytes(b"half a png")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        media.write_image(target, np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(OSError, match="No space left"):
+        media.write_animation(tmp_path / "out.gif", [np.zeros((8, 8, 3), np.uint8)], fps=5)
+    assert target.read_bytes() == b"keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_mp4_without_an_encoder_and_a_bad_frame_rate_are_errors(tmp_path, monkeypatch):
+    frames = [np.zeros((8, 8, 3), np.uint8)]
+    with pytest.raises(ValueError, match="frame rate must be a positive number; received 0"):
+        media.write_animation(tmp_path / "a.gif", frames, fps=0)
+
+    class NoEncoder:
+        def __init__(self, *args):
+            pass
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return False
+
+    monkeypatch.setattr(media.cv2, "VideoWriter", NoEncoder)
+    with pytest.raises(OSError, match=r"OpenCV cannot write MP4 here .* write a \.gif instead"):
+        media.write_animation(tmp_path / "a.mp4", frames, fps=5)
+    assert list(tmp_path.iterdir()) == []
