@@ -51,13 +51,26 @@ class TFLiteEditor:
         if not sidecar.is_file():
             raise DemoError(f"{sidecar} is missing: export the model with "
                             "`python -m export.tflite`, which writes it beside the .tflite.")
-        meta = json.loads(sidecar.read_text())
-        self.au_codes: list[str] = meta["au_codes"]
-        self.image_size = int(meta["image_size"])
-        self.presets = {name: np.asarray(values, np.float32)
-                        for name, values in meta["presets"].items()}
-        interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        try:
+            meta = json.loads(sidecar.read_text())
+            self.au_codes: list[str] = list(meta["au_codes"])
+            self.image_size = int(meta["image_size"])
+            self.presets = {name: np.asarray(values, np.float32)
+                            for name, values in meta["presets"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:  # JSON errors too
+            raise DemoError(f"{sidecar}: not the sidecar of an export ({type(error).__name__}: "
+                            f"{error}); re-export the model with `python -m export.tflite`."
+                            ) from None
+        try:
+            interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        except ValueError as error:
+            raise DemoError(f"--model {model_path}: not a loadable .tflite model "
+                            f"({str(error).strip().splitlines()[0]}).") from None
         signatures = interpreter.get_signature_list()
+        if "edit" not in signatures:
+            raise DemoError(f"--model {model_path} has no 'edit' signature (it has "
+                            f"{', '.join(signatures) or 'none'}); export the model with "
+                            "`python -m export.tflite`.")
         self._edit = interpreter.get_signature_runner("edit")
         self._estimate = (interpreter.get_signature_runner("estimate_aus")
                           if "estimate_aus" in signatures else None)
@@ -168,13 +181,17 @@ def paste(rgb: np.ndarray, crop: np.ndarray, box: tuple[int, int, int, int]) -> 
     return out
 
 
-def _box(text: str) -> tuple[int, int, int, int]:
+def _box(text: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """--crop's box; it must overlap the (H, W) image (crop_square pads one box around it)."""
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
         raise DemoError(f"--crop must be X,Y,W,H in pixels. Received: {text!r}") from None
     if w <= 0 or h <= 0:
         raise DemoError(f"--crop needs a positive width and height. Received: {text!r}")
+    height, width = shape[:2]
+    if not (-w < x < width and -h < y < height):
+        raise DemoError(f"--crop {text} lies outside the {width}×{height} image.")
     return x, y, w, h
 
 
@@ -184,7 +201,7 @@ def run(args: argparse.Namespace) -> Path:
     if bgr is None:
         raise DemoError(f"--image {args.image}: not a readable image file.")
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    box = _box(args.crop) if args.crop else detect_face(rgb)
+    box = _box(args.crop, rgb.shape) if args.crop else detect_face(rgb)
     crop = crop_square(rgb, box, editor.image_size)
     source = editor.parse_aus(args.source_aus) if args.source_aus else editor.estimate_aus(crop)
     target = editor.expression(args.expression) if args.expression else source.copy()

@@ -70,3 +70,29 @@ def test_crop_and_paste_round_trip_outside_the_image():
     np.testing.assert_array_equal(crop[:, 5:], image[10:30, 0:15])
     np.testing.assert_array_equal(crop[:, 0], image[10:30, 0])  # replicated edge
     np.testing.assert_array_equal(paste(image, crop, box), image)
+
+
+def test_broken_files_and_boxes_are_demo_errors(tiny_tflite, tmp_path, capsys):
+    from mobile_demo.run_tflite import main
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(tiny_tflite.read_bytes())
+    sidecar = tmp_path / "m.tflite.json"
+    sidecar.write_text("{not json")
+    with pytest.raises(DemoError, match=r"m.tflite.json: not the sidecar of an export "
+                       r"\(JSONDecodeError: .*re-export the model"):
+        TFLiteEditor(model)
+    sidecar.write_text('{"au_codes": []}')
+    with pytest.raises(DemoError, match=r"not the sidecar of an export \(KeyError: "
+                       "'image_size'\\)"):
+        TFLiteEditor(model)
+    sidecar.write_text((tiny_tflite.parent / (tiny_tflite.name + ".json")).read_text())
+    model.write_bytes(b"TFL3 truncated")
+    with pytest.raises(DemoError, match=r"--model .*m.tflite: not a loadable .tflite model"):
+        TFLiteEditor(model)
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), np.zeros((32, 40, 3), np.uint8))
+    argv = ["--model", str(tiny_tflite), "--image", str(image), "--out", str(tmp_path / "o.png"),
+            "--crop", "500,0,32,32", "--threads", "1"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == "error: --crop 500,0,32,32 lies outside the 40×32 image.\n"
