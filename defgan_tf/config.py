@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from defgan_tf import files
+
 
 class ConfigError(ValueError):
     """A user mistake in a config file or override; the message says what to change."""
@@ -616,8 +618,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def save_config(config: Config, path: str | Path) -> None:
-    """Writes the resolved config as YAML (into a run directory)."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    """Writes the resolved config as YAML (into a run directory), atomically."""
+    files.write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def describe() -> str:

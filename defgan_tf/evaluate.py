@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from defgan_tf import files
 from defgan_tf.aus import PRESETS, get_expression
 from defgan_tf.config import DATA_FORMATS, ConfigError, load_config
 from defgan_tf.editing.backends import BackendError, KerasBackend, load_backend
@@ -157,9 +158,26 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any]:
                "seconds": round(time.perf_counter() - start, 2),
                "metrics": results, "skipped": skipped}
     figure_files = write_figures(edits, backend.edit, results, out)
-    (out / "metrics.json").write_text(json.dumps(report.json_ready(summary), indent=2) + "\n")
-    (out / "report.md").write_text(report.markdown(summary, figure_files))
+    files.write_text(out / "metrics.json", json.dumps(report.json_ready(summary), indent=2) + "\n")
+    files.write_text(out / "report.md", report.markdown(summary, figure_files))
     return summary
+
+
+def default_out(args: argparse.Namespace) -> str:
+    """RUN/eval, or a sibling folder per option that changes what is measured.
+
+    So the raw weights' numbers (--no-ema) do not silently replace the average's, and
+    single-AU or train-split readings do not replace the presets' on the test split.
+    """
+    name = "eval"
+    if args.no_ema:
+        name += "_raw"
+    if args.single_au is not None:
+        name += f"_single_au_{args.single_au:g}"
+    if args.split != "test":
+        name += f"_{args.split}"
+    run = Path(args.run)
+    return str(run / name) if run.is_dir() else str(run.with_name(f"{run.stem}_{name}"))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -173,7 +191,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--format", choices=DATA_FORMATS,
                         help="dataset format (default: synthetic when synthetic_meta.csv "
                              "is there, else openface; or the run's data.format)")
-    parser.add_argument("--out", help="output folder (default: RUN/eval)")
+    parser.add_argument("--out", help="output folder (default: RUN/eval, with _raw, "
+                        "_single_au_STEP and _SPLIT added for --no-ema, --single-au and "
+                        "another --split; its previous results are replaced)")
     parser.add_argument("--metrics", type=lambda text: [m.strip() for m in text.split(",")],
                         help=f"comma-separated subset of: {', '.join(METRICS)} "
                              "(default: every metric that can run)")
@@ -198,8 +218,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "average (model.ema_decay > 0)")
     args = parser.parse_args(argv)
     if args.out is None:
-        run = Path(args.run)
-        args.out = str(run / "eval") if run.is_dir() else str(run.with_name(f"{run.stem}_eval"))
+        args.out = default_out(args)
     if args.faces < 1:
         parser.error(f"--faces must be ≥ 1. Received: {args.faces}")
     if args.single_au is not None and args.expressions is not None:

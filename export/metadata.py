@@ -12,12 +12,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from defgan_tf import files
 from defgan_tf.aus import AU_CODES, AU_FACS_NAMES, PRESETS
 from defgan_tf.config import Config
 
 FORMAT_VERSION = 1
-SAVED_MODEL_METADATA = "defgan_export.json"
-"""File name of the metadata inside an exported SavedModel directory."""
 
 
 def sidecar_path(model_file: str | Path) -> Path:
@@ -26,7 +25,12 @@ def sidecar_path(model_file: str | Path) -> Path:
     return model_file.with_name(model_file.name + ".json")
 
 
-def build_metadata(config: Config, *, fmt: str, quantization: str | None = None,
+def exported_weights(model) -> str:
+    """"ema" when a DefGAN holds its generators' moving averages (`swap_ema`), else "raw"."""
+    return "ema" if model.holds_averages else "raw"
+
+
+def build_metadata(config: Config, *, fmt: str, weights: str, quantization: str | None = None,
                    signatures: dict[str, dict[str, dict[str, str]]] | None = None,
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The metadata dictionary of one exported model.
@@ -34,6 +38,7 @@ def build_metadata(config: Config, *, fmt: str, quantization: str | None = None,
     Args:
         config: the run's resolved config (image size, mode, config hash).
         fmt: "saved_model" or "tflite".
+        weights: the generator weights exported, "ema" (the moving average) or "raw".
         quantization: the TFLite variant (fp32, fp16, dynamic, int8); None for SavedModel.
         signatures: signature name → {"inputs": {key: tensor name}, "outputs": {...}}.
             The `edit` and `estimate_aus` entries also become the top-level
@@ -43,8 +48,8 @@ def build_metadata(config: Config, *, fmt: str, quantization: str | None = None,
     Returns:
         A JSON-serialisable dict: `au_codes` (conditioning order), `au_names`,
         `image_size`, `image_range` [-1, 1], `image_layout`, `presets` (name → 17
-        floats in `au_codes` order), `config_hash`, `mode`, `format`, `quantization`,
-        `signatures` and the role maps.
+        floats in `au_codes` order), `config_hash`, `mode`, `weights`, `format`,
+        `quantization`, `signatures` and the role maps.
     """
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
@@ -58,6 +63,7 @@ def build_metadata(config: Config, *, fmt: str, quantization: str | None = None,
         "image_layout": "NHWC RGB float32; uint8 signatures take [0, 255]",
         "presets": {name: [round(float(v), 6) for v in aus] for name, aus in PRESETS.items()},
         "mode": config.model.mode,
+        "weights": weights,
         "config_hash": config.hash(),
         "signatures": signatures or {},
     }
@@ -72,21 +78,5 @@ def build_metadata(config: Config, *, fmt: str, quantization: str | None = None,
 
 
 def write_metadata(path: str | Path, meta: dict[str, Any]) -> Path:
-    """Writes `meta` as indented JSON to `path` and returns the path."""
-    path = Path(path)
-    path.write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n")
-    return path
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """Reads the metadata of a `.tflite` file (its sidecar) or a SavedModel directory.
-
-    Raises:
-        FileNotFoundError: with the path that was looked for.
-    """
-    path = Path(path)
-    target = path / SAVED_MODEL_METADATA if path.is_dir() else sidecar_path(path)
-    if not target.is_file():
-        raise FileNotFoundError(f"{path}: no export metadata at {target}; re-export the model "
-                                "with `python -m export.tflite` or `python -m export.saved_model`.")
-    return json.loads(target.read_text())
+    """Writes `meta` as indented JSON to `path` (atomically) and returns the path."""
+    return files.write_text(path, json.dumps(meta, indent=2, sort_keys=False) + "\n")

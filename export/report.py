@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from defgan_tf import files
 from defgan_tf.aus import NUM_AUS
 from export.saved_model import ExportError, load_for_export
 from export.tflite import QUANTIZATIONS, dataset_faces, write_tflite_variants
@@ -124,11 +125,11 @@ def build_report(run_dir: str | Path, out_dir: str | Path, faces: int = 16, runs
     config, model = load_for_export(run_dir)
     calibration = dataset_faces(config, config.export.representative_samples, data_path)
     held_out = dataset_faces(config, faces, data_path, split="test")
-    files = write_tflite_variants(model, config, {q: out_dir / f"defgan_{q}.tflite"
-                                                  for q in QUANTIZATIONS}, calibration)
+    written = write_tflite_variants(model, config, {q: out_dir / f"defgan_{q}.tflite"
+                                                    for q in QUANTIZATIONS}, calibration)
     reference = keras_edits(model, held_out)
     variants = {}
-    for quantization, path in files.items():
+    for quantization, path in written.items():
         row = {"file": path.name, "size_mb": round(path.stat().st_size / 1e6, 3),
                **parity(reference, tflite_edits(path, held_out)),
                "psnr_target_db": PSNR_TARGETS_DB[quantization]}
@@ -140,8 +141,8 @@ def build_report(run_dir: str | Path, out_dir: str | Path, faces: int = 16, runs
               "image_size": config.model.image_size,
               "edit_gflops": round(edit_gflops(model, config.model.image_size), 3),
               "faces": len(held_out), "runs": runs, "variants": variants}
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out_dir / "report.md").write_text(markdown_table(report) + "\n")
+    files.write_text(out_dir / "report.json", json.dumps(report, indent=2) + "\n")
+    files.write_text(out_dir / "report.md", markdown_table(report) + "\n")
     return report
 
 

@@ -26,8 +26,9 @@ import tensorflow as tf
 from defgan_tf.config import Config, did_you_mean
 from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import DatasetError, read_dataset
+from defgan_tf.files import write_bytes
 from defgan_tf.models import DefGAN
-from export.metadata import build_metadata, sidecar_path, write_metadata
+from export.metadata import build_metadata, exported_weights, sidecar_path, write_metadata
 from export.saved_model import ExportError, load_for_export, write_saved_model
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
@@ -221,11 +222,20 @@ def convert_saved_model(saved_model_dir: str | Path, quantization: str = "fp32",
     return content
 
 
+def _litert_interpreter():
+    """LiteRT's Interpreter class, which reads the tensor names back for the sidecar."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise ExportError("writing the .tflite's sidecar reads the model back with LiteRT: "
+                          "pip install 'defgan-tf[litert]' (the ai-edge-litert package)."
+                          ) from None
+    return Interpreter
+
+
 def _tensor_names(content: bytes) -> dict[str, dict[str, dict[str, str]]]:
     """signature → {"inputs"/"outputs": {key: tensor name}} read back from the file."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content)
+    interpreter = _litert_interpreter()(model_content=content)
     names = {}
     for signature in interpreter.get_signature_list():
         runner = interpreter.get_signature_runner(signature)
@@ -266,29 +276,38 @@ def write_tflite_variants(model: DefGAN, config: Config, files: dict[str, str | 
     """
     for quantization in files:
         check_quantization(quantization)
+    _litert_interpreter()  # before the minutes of tracing and converting
     written = {}
     with tempfile.TemporaryDirectory(prefix="defgan_tflite_") as tmp:
         saved = write_saved_model(model, config, Path(tmp) / "saved_model", batch_size=1,
                                   uint8=False, edit_to=False)
         for quantization, out_file in files.items():
             content = convert_saved_model(saved, quantization, faces)
-            written[quantization] = _write_with_sidecar(content, config, Path(out_file),
-                                                        quantization, faces)
+            meta = _tflite_metadata(content, config, exported_weights(model), quantization,
+                                    faces)
+            written[quantization] = _write_with_sidecar(content, meta, Path(out_file))
     return written
 
 
-def _write_with_sidecar(content: bytes, config: Config, out_file: Path, quantization: str,
-                        faces: list[dict[str, np.ndarray]] | None) -> Path:
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    out_file.write_bytes(content)
+def _tflite_metadata(content: bytes, config: Config, weights: str, quantization: str,
+                     faces: list[dict[str, np.ndarray]] | None) -> dict:
     ops = model_ops(content)
     extra = {"batch_size": 1, "ops": dict(sorted(ops["ops"].items()))}
     if quantization == "int8":
         extra["float_ops"] = dict(sorted(ops["float"].items()))
         extra["calibration_faces"] = len(faces or [])
-    write_metadata(sidecar_path(out_file),
-                   build_metadata(config, fmt="tflite", quantization=quantization,
-                                  signatures=_tensor_names(content), extra=extra))
+    return build_metadata(config, fmt="tflite", weights=weights, quantization=quantization,
+                          signatures=_tensor_names(content), extra=extra)
+
+
+def _write_with_sidecar(content: bytes, meta: dict, out_file: Path) -> Path:
+    """Writes the model, then its sidecar, each atomically and only once both are known.
+
+    So a failed export leaves any earlier pair as it was, never a new model beside an
+    old sidecar; only a crash between the two renames could.
+    """
+    write_bytes(out_file, content)
+    write_metadata(sidecar_path(out_file), meta)
     return out_file
 
 

@@ -124,7 +124,8 @@ def test_no_ema_on_an_export_is_a_usage_error(photos, tmp_path, capsys):
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", export,
                           "--expression", "happy", "--no-ema")
     assert status == 2
-    assert "holds only the weights it was exported with; the raw weights (--no-ema)" in err
+    assert "holds only the weights it was exported with (its metadata's \"weights\" says " \
+           "which). Drop --no-ema to edit with them" in err
 
 
 def test_sweep_grid_and_animation(warm, tiny_run_dir, photos, tmp_path, capsys):

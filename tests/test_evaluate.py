@@ -73,6 +73,17 @@ def test_single_au_replaces_the_expressions(tiny_run_dir, capsys):
     assert "--single-au edits one AU at a time" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("options", "folder"), [
+    ([], "eval"), (["--no-ema"], "eval_raw"), (["--single-au", "0.5"], "eval_single_au_0.5"),
+    (["--no-ema", "--split", "train"], "eval_raw_train")])
+def test_default_output_folder_differs_per_measurement(options, folder, tmp_path):
+    from defgan_tf.evaluate import parse_args
+
+    assert parse_args(["--run", str(tmp_path), *options]).out == str(tmp_path / folder)
+    model = tmp_path / "m.tflite"
+    assert parse_args(["--run", str(model), *options]).out == str(tmp_path / f"m_{folder}")
+
+
 def test_explicit_metric_without_its_file_is_an_error(tiny_run_dir, capsys):
     assert main(["--run", str(tiny_run_dir), "--metrics", "au_error"]) == 2
     assert "--au-regressor" in capsys.readouterr().err

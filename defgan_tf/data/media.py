@@ -1,20 +1,19 @@
 """Reading photos (EXIF orientation, any mode) and writing images, GIFs and MP4s.
 
-Kept free of TensorFlow and of the rest of the package so that data preparation
-(`defgan_tf.data.faces`) and the editor read images the same way.
+Kept free of TensorFlow (of the package it imports only `defgan_tf.files`) so that
+data preparation (`defgan_tf.data.faces`) and the editor read images the same way.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import pathlib
-import uuid
 from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from defgan_tf.files import written_in_place
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
@@ -24,23 +23,6 @@ JPEG_QUALITY = 95
 
 class ImageReadError(ValueError):
     """A file is missing, truncated or not an image."""
-
-
-@contextlib.contextmanager
-def _written_in_place(path: pathlib.Path) -> Iterator[pathlib.Path]:
-    """Yields a hidden file name beside `path` to write to, renamed onto `path` after.
-
-    So an interrupted write (Ctrl-C, a full disk, a missing encoder) never leaves a
-    truncated file under the output's name, nor half-replaces an older one. The name
-    keeps the suffix, which picks the format.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.stem}.partial-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def read_image(path: str | pathlib.Path) -> np.ndarray:
@@ -85,7 +67,7 @@ def write_image(path: str | pathlib.Path, image: np.ndarray) -> None:
     options = {}
     if path.suffix.lower() in (".jpg", ".jpeg"):
         options = {"quality": JPEG_QUALITY, "subsampling": 0}
-    with _written_in_place(path) as partial:
+    with written_in_place(path) as partial:
         Image.fromarray(np.asarray(image, np.uint8)).save(partial, **options)
 
 
@@ -137,7 +119,7 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
         raise ValueError("write_animation received no frames.")
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"the frame rate must be a positive number; received {fps}.")
-    with _written_in_place(path) as partial:
+    with written_in_place(path) as partial:
         if suffix == ".gif":
             images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
             images[0].save(partial, format="GIF", save_all=True, append_images=images[1:],

@@ -8,7 +8,8 @@ a backend returns those its model exports, at least `edited`).
 Formats read:
 - run directory (`config.yaml` + `checkpoints/`): `defgan_tf.models.load_run`.
 - SavedModel directory (`saved_model.pb`): signatures `edit(image, source_aus,
-  target_aus)` returning the maps above, and `estimate_aus(image)` returning `aus`.
+  target_aus)` returning the maps above, and `estimate_aus(image)` returning `aus`;
+  its `defgan_export.json`, when present, says which weights it holds (`"weights"`).
 - `.tflite` file with a sidecar `<file>.json`: `{"au_codes": [...], "image_size": S}`.
   When the model has signatures `edit` (and `estimate_aus`), as a conversion from
   the SavedModel above gives, they are run by their argument and output names.
@@ -30,6 +31,8 @@ import numpy as np
 from defgan_tf.aus import AU_CODES, NUM_AUS
 
 MAP_NAMES = ("edited", "deformed", "grid", "color", "mask")
+SAVED_MODEL_METADATA = "defgan_export.json"
+"""File name of the metadata inside an exported SavedModel directory (`export.metadata`)."""
 
 
 def images_to_model(images: np.ndarray) -> np.ndarray:
@@ -52,8 +55,8 @@ class Backend(abc.ABC):
     Attributes:
         name: "keras", "saved_model" or "tflite".
         image_size: side S of the square crops the model edits.
-        weights: which generator weights edit: "ema" (the run's moving average), "raw",
-            or "as exported" (an export chose when it was written).
+        weights: which generator weights edit: "ema" (the run's moving average) or "raw";
+            an export's sidecar says which it holds ("as exported" when it does not).
     """
 
     name: str
@@ -188,6 +191,9 @@ class SavedModelBackend(Backend):
             raise BackendError(f"{directory}: the edit signature's image shape {shape} is not "
                                "a fixed square size.")
         self.image_size = int(shape[1])
+        metadata = self.directory / SAVED_MODEL_METADATA
+        if metadata.is_file():
+            self.weights = json.loads(metadata.read_text()).get("weights", Backend.weights)
 
     def edit(self, image, source_aus, target_aus):
         out = self._edit(image=self._check_image(image),
@@ -306,6 +312,7 @@ class TFLiteBackend(Backend):
                                f"{', '.join(AU_CODES)}; received {codes}.")
         self._order = [AU_CODES.index(code) for code in codes]
         self.image_size = int(meta["image_size"])
+        self.weights = meta.get("weights", Backend.weights)
         self._graph = _graph(path, "edit", meta)
         actual = self._graph.input_shape("image")[1:3]
         if actual != (self.image_size, self.image_size):
@@ -370,7 +377,7 @@ def load_backend(path: str | pathlib.Path, use_ema: bool = True) -> Backend:
     if not use_ema:
         # Silently editing with the exported weights would answer a different question.
         raise BackendError(
-            f"{path}: an exported model holds only the weights it was exported with; the "
-            "raw weights (--no-ema) need the training run directory, or an export made "
-            "with --no-ema.")
+            f"{path}: an exported model holds only the weights it was exported with (its "
+            "metadata's \"weights\" says which). Drop --no-ema to edit with them; for the "
+            "raw weights pass the training run directory, or export with --no-ema.")
     return export(path)

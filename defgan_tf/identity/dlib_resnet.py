@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from defgan_tf import files
 from defgan_tf.dlib_models import model_path
 from defgan_tf.identity.dlib_format import (
     AddPrev,
@@ -261,16 +261,9 @@ def cached_weights_path(model_path: Path) -> Path:
 
 
 def _save_atomically(model: keras.Model, path: Path) -> None:
-    # A temp file in the same folder and os.replace: readers never see a partial file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_", suffix=".weights.h5")
-    os.close(handle)
-    try:
-        model.save_weights(temp, overwrite=True)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    # Readers (other processes filling the same cache) never see a partial file.
+    with files.written_in_place(path) as partial:
+        model.save_weights(partial, overwrite=True)
 
 
 def load_model(model_path: str | os.PathLike | None = None) -> keras.Model:

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from defgan_tf import files
 from defgan_tf.aus import AU_CODES, NUM_AUS
 from defgan_tf.config import DATA_FORMATS
 from defgan_tf.data.readers import DatasetError, available_splits, read_dataset
@@ -164,7 +165,7 @@ def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: i
         "val_mae_mean_baseline": float(np.abs(baseline - val_y).mean()),
         "val_mae_per_au": mae_per_au(predicted, val_y),
     }
-    sidecar_path(out_path).write_text(json.dumps(info, indent=2) + "\n")
+    files.write_text(sidecar_path(out_path), json.dumps(info, indent=2) + "\n")
     return info
 
 

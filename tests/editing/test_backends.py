@@ -1,6 +1,7 @@
 """Tests that the Keras, SavedModel and TFLite backends give the same edit."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -184,8 +185,19 @@ def test_wrong_crop_size_and_unknown_path(keras_backend, tmp_path):
 
 def test_exports_refuse_to_load_raw_weights(saved_model_dir, tflite_file):
     for export in (saved_model_dir, tflite_file):
-        with pytest.raises(BackendError, match="the raw weights .--no-ema. need the training"):
+        with pytest.raises(BackendError, match="Drop --no-ema to edit with them; for the raw "
+                           "weights pass the training run directory"):
             load_backend(export, use_ema=False)
+
+
+def test_exports_say_which_weights_they_hold(saved_model_dir, tflite_file, tmp_path):
+    # These hand-made exports carry no "weights" in their metadata.
+    assert [load_backend(p).weights for p in (saved_model_dir, tflite_file)] == [
+        "as exported", "as exported"]
+    copy = tmp_path / "saved_model"
+    shutil.copytree(saved_model_dir, copy)
+    (copy / "defgan_export.json").write_text('{"weights": "ema"}')
+    assert load_backend(copy).weights == "ema"
 
 
 def test_image_range_round_trip():
@@ -218,6 +230,7 @@ def test_run_dir_and_its_exports_edit_alike(tiny_run_dir, astronaut, tmp_path):
               tflite.export_run(tiny_run_dir, tmp_path / "model.tflite")]
     backends = [load_backend(path) for path in models]
     assert [b.name for b in backends] == ["keras", "saved_model", "tflite"]
+    assert [b.weights for b in backends] == ["raw"] * 3  # the tiny run kept no average
     results = [Editor(b).edit(astronaut, expression="happy", return_maps=True) for b in backends]
     for result in results[1:]:
         assert np.abs(result.image.astype(int) - results[0].image).max() <= 1

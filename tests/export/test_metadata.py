@@ -7,7 +7,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from defgan_tf.aus import AU_CODES, PRESETS
-from export.metadata import read_metadata, sidecar_path
+from export.metadata import exported_weights, sidecar_path
 
 
 @pytest.mark.parametrize("quantization", ["fp32", "int8"])
@@ -27,9 +27,35 @@ def test_sidecar_describes_the_model(quantization, tflite_files, export_model):
     assert set(meta["inputs"].values()) == names
     assert set(meta["outputs"]) == {"edited", "deformed", "mask", "grid"}
     assert set(meta["estimate_aus"]["outputs"]) == {"aus"}
-    assert read_metadata(path) == meta
+    assert meta["weights"] == "raw"  # the tiny run kept no moving average
 
 
-def test_missing_sidecar_says_where_it_looked(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no export metadata at .*m\.tflite\.json"):
-        read_metadata(tmp_path / "m.tflite")
+@pytest.mark.parametrize(("holds_averages", "weights"), [(True, "ema"), (False, "raw")])
+def test_exported_weights_name_what_the_generators_hold(holds_averages, weights):
+    class Model:
+        pass
+
+    model = Model()
+    model.holds_averages = holds_averages
+    assert exported_weights(model) == weights
+
+
+def test_tflite_export_without_litert_stops_before_converting(export_model, tmp_path,
+                                                              monkeypatch):
+    import builtins
+
+    from export import tflite
+
+    real_import = builtins.__import__
+
+    def no_litert(name, *args, **kwargs):
+        if name.startswith("ai_edge_litert"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_litert)
+    monkeypatch.setattr(tflite, "write_saved_model", lambda *a, **k: pytest.fail("traced"))
+    config, model = export_model
+    with pytest.raises(tflite.ExportError, match=r"pip install 'defgan-tf\[litert\]'"):
+        tflite.write_tflite(model, config, tmp_path / "m.tflite")
+    assert list(tmp_path.iterdir()) == []
