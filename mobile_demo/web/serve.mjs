@@ -4,7 +4,7 @@
 // The model (and its sidecar <model>.json) is served at /model/defgan.tflite.
 import {createReadStream, existsSync, statSync} from 'node:fs';
 import {createServer} from 'node:http';
-import {dirname, extname, join, normalize, resolve} from 'node:path';
+import {dirname, extname, join, normalize, resolve, sep} from 'node:path';
 import {fileURLToPath} from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -25,8 +25,15 @@ function fileFor(urlPath) {
   if (urlPath === '/') return join(root, 'index.html');
   if (urlPath === '/model/defgan.tflite') return model;
   if (urlPath === '/model/defgan.tflite.json') return `${model}.json`;
-  const path = normalize(join(root, decodeURIComponent(urlPath)));
-  return path.startsWith(root) ? path : null;
+  let decoded;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;  // a malformed %-escape: 404, not a crashed server
+  }
+  // Inside the demo folder only: a sibling such as ../web2/ also starts with `root`.
+  const path = normalize(join(root, decoded));
+  return path.startsWith(root + sep) ? path : null;
 }
 
 createServer((request, response) => {

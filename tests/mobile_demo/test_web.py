@@ -73,3 +73,23 @@ def test_page_edits_like_python_litert(server, tiny_tflite, tiny_data_dir, tmp_p
     assert np.abs(canvas.astype(int) - np.rint((expected + 1) * 127.5)).max() <= 1
     assert (tmp_path / "page.png").stat().st_size > 0
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.parametrize("path", ["/index.html", "/../web_sibling/secret.txt", "/%E0%A4%A",
+                                  "/%2e%2e/run_tflite.py"])
+def test_server_serves_the_demo_folder_only(server, path):
+    import http.client
+    from urllib.parse import urlsplit
+
+    sibling = WEB.parent / "web_sibling"  # its path starts with the demo folder's
+    sibling.mkdir(exist_ok=True)
+    (sibling / "secret.txt").write_text("not for the browser")
+    address = urlsplit(server)
+    try:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=10)
+        connection.request("GET", path)  # sent as written: no client-side normalisation
+        status = connection.getresponse().status
+        connection.close()
+    finally:
+        shutil.rmtree(sibling)
+    assert status == (200 if path == "/index.html" else 404)
