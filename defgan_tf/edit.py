@@ -133,14 +133,22 @@ def _job(args: argparse.Namespace, presets) -> Job:
     if args.aus:
         au_vocabulary.parse_aus(args.aus)
         return Job("edited", None, source)
+    if args.intensity != 1.0 or args.keep_others:
+        flag = "--intensity" if args.intensity != 1.0 else "--keep-others"
+        raise ValueError(f"{flag} scales an --expression or --aus target; --sweep, "
+                         "--all-expressions and --animate set their own AUs.")
     if args.sweep:
         code = au_vocabulary.AU_CODES[au_vocabulary.au_index(args.sweep)]
         return Job(f"sweep_{code}", ".png", source)
     if args.all_expressions:
         return Job("all_expressions", ".png", source)
-    for name in args.animate.split(","):
-        if name.strip() != "source":
-            au_vocabulary.get_expression(name.strip(), presets)
+    keyframes = [name.strip() for name in args.animate.split(",") if name.strip()]
+    if len(keyframes) < 2:
+        raise ValueError(f"--animate needs at least two expressions, e.g. source,happy; "
+                         f"received {args.animate!r}.")
+    for name in keyframes:
+        if name != "source":
+            au_vocabulary.get_expression(name, presets)
     return Job("animation", ".gif", source)
 
 

@@ -94,6 +94,9 @@ def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos
     (["--aus", "AU13=1"], "Unknown action unit 'AU13'"),
     (["--sweep", "AU12", "--steps", "1"], "--steps must be at least 2; received 1"),
     (["--animate", "neutral,happy", "--fps", "0"], "--fps must be a positive number; received 0"),
+    (["--animate", "source"], "--animate needs at least two expressions, e.g. source,happy"),
+    (["--sweep", "AU12", "--intensity", "0.5"], "--intensity scales an --expression or --aus"),
+    (["--all-expressions", "--keep-others"], "--keep-others scales an --expression or --aus"),
 ])
 def test_usage_errors_exit_2_before_any_input(warm, tiny_run_dir, photos, capsys, argv, message):
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, *argv)
