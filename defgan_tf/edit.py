@@ -260,12 +260,13 @@ def main(argv: list[str] | None = None) -> int:
         video = input_path.suffix.lower() in media.VIDEO_SUFFIXES
         out_path = output_path(input_path, job, args.out, many, video)
         try:
-            if out_path.resolve() in written:
+            resolved = out_path.resolve()
+            if resolved in written:
                 raise ValueError(f"its output {out_path} was already written for "
-                                 f"{written[out_path.resolve()]} in this run; give the inputs "
+                                 f"{written[resolved]} in this run; give the inputs "
                                  "different names or edit them with separate --out folders.")
             faces += edit_one(editor, args, job, input_path, out_path)
-            written[out_path.resolve()] = input_path
+            written[resolved] = input_path
         except (ValueError, OSError) as error:
             message = str(error).removeprefix(f"{input_path}: ")
             print(f"error: {input_path}: {message}", file=sys.stderr)
