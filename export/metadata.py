@@ -25,11 +25,6 @@ def sidecar_path(model_file: str | Path) -> Path:
     return model_file.with_name(model_file.name + ".json")
 
 
-def exported_weights(model) -> str:
-    """"ema" when a DefGAN holds its generators' moving averages (`swap_ema`), else "raw"."""
-    return "ema" if model.holds_averages else "raw"
-
-
 def build_metadata(config: Config, *, fmt: str, weights: str, quantization: str | None = None,
                    signatures: dict[str, dict[str, dict[str, str]]] | None = None,
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from defgan_tf.config import Config, ConfigError, load_config
 from defgan_tf.editing.backends import SAVED_MODEL_METADATA
 from defgan_tf.models import DefGAN, load_run
 from defgan_tf.models.build import CONFIG_FILE
-from export.metadata import build_metadata, exported_weights, write_metadata
+from export.metadata import build_metadata, write_metadata
 
 EDIT_OUTPUTS = ("edited", "deformed", "mask", "grid")
 """The maps the `edit` signatures return (see DefGAN.call for shapes and ranges)."""
@@ -161,7 +161,7 @@ def write_saved_model(model: DefGAN, config: Config, out_dir: str | Path, *,
     archive.write_out(str(out_dir), verbose=False)
     signatures = signature_keys(uint8=uint8, edit_to=edit_to)
     write_metadata(out_dir / SAVED_MODEL_METADATA,
-                   build_metadata(config, fmt="saved_model", weights=exported_weights(model),
+                   build_metadata(config, fmt="saved_model", weights=model.held_weights,
                                   signatures=signatures))
     return out_dir
 

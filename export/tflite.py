@@ -28,7 +28,7 @@ from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import DatasetError, read_dataset
 from defgan_tf.files import write_bytes
 from defgan_tf.models import DefGAN
-from export.metadata import build_metadata, exported_weights, sidecar_path, write_metadata
+from export.metadata import build_metadata, sidecar_path, write_metadata
 from export.saved_model import ExportError, load_for_export, write_saved_model
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic", "int8")
@@ -283,7 +283,7 @@ def write_tflite_variants(model: DefGAN, config: Config, files: dict[str, str | 
                                   uint8=False, edit_to=False)
         for quantization, out_file in files.items():
             content = convert_saved_model(saved, quantization, faces)
-            meta = _tflite_metadata(content, config, exported_weights(model), quantization,
+            meta = _tflite_metadata(content, config, model.held_weights, quantization,
                                     faces)
             written[quantization] = _write_with_sidecar(content, meta, Path(out_file))
     return written

@@ -134,8 +134,7 @@ class KerasBackend(Backend):
             config, model = load_run(run_dir, use_ema=use_ema)
         except ConfigError as error:
             raise BackendError(str(error)) from None
-        return cls(model, config.model.image_size,
-                   weights="ema" if model.holds_averages else "raw")
+        return cls(model, config.model.image_size, weights=model.held_weights)
 
     def edit(self, image, source_aus, target_aus):
         out = self._edit(self._check_image(image), np.asarray(source_aus, np.float32),

@@ -485,6 +485,12 @@ class DefGAN(keras.Model):
             ema.assign(current)
         self.holds_averages = bool(self.ema_weights) and not self.holds_averages
 
+    @property
+    def held_weights(self) -> str:
+        """"ema" while the generators hold their moving averages, else "raw": the name
+        exports and editing backends record, so a user can tell which weights they got."""
+        return "ema" if self.holds_averages else "raw"
+
     @contextmanager
     def averaged_generators(self) -> Iterator[None]:
         """Inside the block the generators hold their moving averages, when the model

@@ -7,7 +7,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from defgan_tf.aus import AU_CODES, PRESETS
-from export.metadata import exported_weights, sidecar_path
+from export.metadata import sidecar_path
 
 
 @pytest.mark.parametrize("quantization", ["fp32", "int8"])
@@ -28,16 +28,6 @@ def test_sidecar_describes_the_model(quantization, tflite_files, export_model):
     assert set(meta["outputs"]) == {"edited", "deformed", "mask", "grid"}
     assert set(meta["estimate_aus"]["outputs"]) == {"aus"}
     assert meta["weights"] == "raw"  # the tiny run kept no moving average
-
-
-@pytest.mark.parametrize(("holds_averages", "weights"), [(True, "ema"), (False, "raw")])
-def test_exported_weights_name_what_the_generators_hold(holds_averages, weights):
-    class Model:
-        pass
-
-    model = Model()
-    model.holds_averages = holds_averages
-    assert exported_weights(model) == weights
 
 
 def test_tflite_export_without_litert_stops_before_converting(export_model, tmp_path,

@@ -467,10 +467,10 @@ def test_ema_weights_trail_the_generator_and_swap_back():
     assert any(not np.allclose(a, b) for a, b in zip(live, averaged))
     model.swap_ema()
     np.testing.assert_array_equal(model.generator_variables()[0].numpy(), averaged[0])
-    assert model.holds_averages
+    assert model.holds_averages and model.held_weights == "ema"
     model.swap_ema()
     np.testing.assert_array_equal(model.generator_variables()[0].numpy(), live[0])
-    assert not model.holds_averages
+    assert not model.holds_averages and model.held_weights == "raw"
     with model.averaged_generators():
         np.testing.assert_array_equal(model.generator_variables()[0].numpy(), averaged[0])
         assert model.holds_averages
@@ -487,7 +487,7 @@ def test_averaged_generators_is_a_no_op_without_an_average():
         assert all(np.array_equal(v.numpy(), b)
                    for v, b in zip(model.generator_variables(), before))
     model.swap_ema()
-    assert not model.holds_averages
+    assert not model.holds_averages and model.held_weights == "raw"
 
 
 def test_mixed_float16_step_uses_loss_scaling_and_stays_finite():
