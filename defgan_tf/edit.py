@@ -95,6 +95,7 @@ class Job:
     tag: str
     suffix: str | None  # None: keep the input's suffix
     source_aus: np.ndarray | None
+    keyframes: tuple[str, ...] = ()  # --animate's expressions, blanks dropped
 
 
 def expand_inputs(patterns: list[str]) -> list[pathlib.Path]:
@@ -149,7 +150,7 @@ def _job(args: argparse.Namespace, presets) -> Job:
     for name in keyframes:
         if name != "source":
             au_vocabulary.get_expression(name, presets)
-    return Job("animation", ".gif", source)
+    return Job("animation", ".gif", source, tuple(keyframes))
 
 
 def _check_videos(args: argparse.Namespace, job: Job, inputs: list[pathlib.Path]) -> None:
@@ -209,8 +210,8 @@ def edit_one(editor, args: argparse.Namespace, job: Job, input_path: pathlib.Pat
         return 1
     if args.animate:
         _refuse_existing(out_path, args.overwrite)
-        frames = editor.animate(image, [k.strip() for k in args.animate.split(",")],
-                                max(round(args.fps), 1), args.face_index, job.source_aus)
+        frames = editor.animate(image, list(job.keyframes), max(round(args.fps), 1),
+                                args.face_index, job.source_aus)
         media.write_animation(out_path, frames, args.fps)
         return len(editor.find_faces(image, args.face_index))
     result = editor.edit(image, **target, source_aus=job.source_aus,
