@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import difflib
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +71,9 @@ def au_index(name: str | int) -> int:
     """The position of an action unit in AU_CODES.
 
     Args:
-        name: `AU12`, `au12`, `12`, `AU12_r` / `AU12_c` (OpenFace columns) or the FACS
-            name `lip_corner_puller` (case, spaces and hyphens do not matter).
+        name: `AU12`, `au12`, `AU 12`, `AU-12`, `12`, `AU12_r` / `AU12_c` (OpenFace
+            columns) or the FACS name `lip_corner_puller` (case, spaces and hyphens do
+            not matter).
 
     Returns:
         Index in [0, 17).
@@ -84,15 +86,18 @@ def au_index(name: str | int) -> int:
         key = key[:-2]
     if key in _LOOKUP:
         return _LOOKUP[key]
-    digits = key[2:] if key.startswith("au") else key
+    digits = key[2:].lstrip("_") if key.startswith("au") else key
     if digits.isdigit() and f"au{int(digits):02d}" in _LOOKUP:
         return _LOOKUP[f"au{int(digits):02d}"]
     shown = [f"{code} ({facs})" for code, facs in zip(AU_CODES, AU_FACS_NAMES)]
+    numbers = [int(code[2:]) for code in AU_CODES]
+    number = re.search(r"\d+", key)
     if digits.isdigit():  # a number that is not one of ours: suggest the nearest number(s)
-        numbers = [int(code[2:]) for code in AU_CODES]
         gap = min(abs(n - int(digits)) for n in numbers)
         hint = " or ".join(s for s, n in zip(shown, numbers) if abs(n - int(digits)) == gap)
         suggestion = f" Did you mean {hint}?"
+    elif number and int(number.group()) in numbers:  # AU12.0, A12, AU45r: the number in it
+        suggestion = f" Did you mean {shown[numbers.index(int(number.group()))]}?"
     else:
         suggestion = _did_you_mean(key, dict(zip(AU_FACS_NAMES, shown)))
     raise UnknownAUError(
@@ -229,7 +234,7 @@ def _checked_preset(path: str, name: str, values: dict[str, float]) -> np.ndarra
 
 def _read_presets_yaml(path: Path) -> dict[str, np.ndarray]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise _preset_error(str(path), f"not a readable YAML file ({error})") from None
     if not isinstance(data, dict):
@@ -245,7 +250,16 @@ def _read_presets_yaml(path: Path) -> dict[str, np.ndarray]:
 
 
 def _read_presets_csv(path: Path) -> dict[str, np.ndarray]:
-    with path.open(newline="") as handle:
+    try:
+        return _read_presets_rows(path)
+    except UnicodeDecodeError as error:
+        raise _preset_error(str(path), f"not a UTF-8 text file ({error.reason} at byte "
+                            f"{error.start})") from None
+
+
+def _read_presets_rows(path: Path) -> dict[str, np.ndarray]:
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a byte-order mark before `name`
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle, skipinitialspace=True)
         fields = [f.strip() for f in reader.fieldnames or []]
         if not fields or fields[0].lower() != "name":

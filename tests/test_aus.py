@@ -25,8 +25,9 @@ VALID = ("Valid: AU01, AU02, AU04, AU05, AU06, AU07, AU09, AU10, AU12, AU14, AU1
          "e.g. lip_corner_puller).")
 
 
-@pytest.mark.parametrize("name", ["AU12", "au12", "12", "AU12_r", "AU12_c", "lip_corner_puller",
-                                  "Lip corner puller", " lip-corner-puller ", 12])
+@pytest.mark.parametrize("name", ["AU12", "au12", "12", "AU12_r", "AU12_c", "AU 12", "AU-12",
+                                  "lip_corner_puller", "Lip corner puller",
+                                  " lip-corner-puller ", 12])
 def test_au_index_accepts_every_spelling(name):
     assert au_index(name) == 8
 
@@ -40,6 +41,9 @@ def test_au_index_of_every_code_and_facs_name():
     ("AU13", " Did you mean AU12 (lip_corner_puller) or AU14 (dimpler)?"),
     ("3", " Did you mean AU02 (outer_brow_raiser) or AU04 (brow_lowerer)?"),
     ("lip_corner_puler", " Did you mean AU12 (lip_corner_puller)?"),
+    ("AU12.0", " Did you mean AU12 (lip_corner_puller)?"),
+    ("A12", " Did you mean AU12 (lip_corner_puller)?"),
+    ("AU45r", " Did you mean AU45 (blink)?"),
     ("frown", ""),
 ])
 def test_unknown_au_lists_the_valid_ones_and_the_closest(name, hint):
@@ -132,6 +136,8 @@ def test_load_presets_csv(tmp_path):
     table = load_presets(path, replace=True)
     assert _active(table["beam"]) == {"AU06", "AU12"}
     assert _active(table["half"]) == {"AU12"}
+    path.write_text("\ufeffname,AU06,AU12\nbeam,1.0,1.0\n", encoding="utf-8")  # Excel's
+    assert _active(load_presets(path, replace=True)["beam"]) == {"AU06", "AU12"}
 
 
 def test_load_presets_errors_name_the_file_line_and_value(tmp_path):
@@ -153,6 +159,10 @@ def test_load_presets_errors_name_the_file_line_and_value(tmp_path):
     with pytest.raises(ValueError, match=rf"^{yaml_file}: not a readable YAML file \(while "
                        "parsing a flow"):
         load_presets(yaml_file)
+    csv.write_bytes("name,AU12\nsourire,0.5\n".replace("o", "\xf4").encode("latin-1"))
+    with pytest.raises(ValueError, match=rf"^{csv}: not a UTF-8 text file \(invalid "
+                       r"continuation byte at byte 11\)"):
+        load_presets(csv)
     (tmp_path / "p.txt").write_text("x")
     with pytest.raises(ValueError, match=r"presets must be a \.yaml, \.yml or \.csv file"):
         load_presets(tmp_path / "p.txt")

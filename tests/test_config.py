@@ -138,6 +138,33 @@ def test_edit_expression_on_the_texture_branch_needs_a_texture_generator(trains)
                                f"losses.edit_expression_trains={trains}"])
 
 
+def test_a_key_or_section_given_twice_names_both_lines(tmp_path):
+    twice = write(tmp_path, "train:\n  batch_size: 8\nmodel:\n  image_size: 64\n"
+                            "train:\n  max_steps: 100\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML: 'train' appears twice \(lines 1 "
+                                          r"and 5\); merge the two"):
+        load_config(twice)
+    with pytest.raises(ConfigError, match=r"'n_res' appears twice \(lines 2 and 3\)"):
+        load_config(write(tmp_path, "model:\n  n_res: 3\n  n_res: 4\n"))
+
+
+def test_text_fields_take_an_override_as_written():
+    config = load_config(overrides=["data.path=2024", "identity.model_path=0755"])
+    assert config.data.path == "2024" and config.identity.model_path == "0755"
+    assert load_config(overrides=["data.path=null"]).data.path is None
+    with pytest.raises(ConfigError, match=r"model.mode must be one of .* Received: "
+                                          r"model.mode='123'"):
+        load_config(overrides=["model.mode=123"])
+
+
+@pytest.mark.parametrize("key", ["train.seed", "data.synthetic_seed"])
+@pytest.mark.parametrize("seed", [-1, 2**32])
+def test_seeds_outside_numpys_range_are_errors(key, seed):
+    with pytest.raises(ConfigError, match=rf"{key} must be in \[0, 2\^32\) \(NumPy's seed "
+                                          rf"range\). Received: {seed}"):
+        load_config(overrides=[f"{key}={seed}"])
+
+
 def test_malformed_override():
     with pytest.raises(ConfigError, match="an override must look like section.key=value"):
         load_config(overrides=["lambda_cyc=3"])
