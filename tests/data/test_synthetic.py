@@ -18,6 +18,7 @@ from defgan_tf.data.synthetic import (
     sample_aus,
     true_edit_flow,
     write_dataset,
+    writer,
 )
 from defgan_tf.data.synthetic.writer import META_CSV, OPENFACE_CSV
 
@@ -293,3 +294,38 @@ def test_command_line_writes_a_dataset(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "bad"), "--count", "0"])
     assert "count must be >= 1. Received: count=0" in capsys.readouterr().err
+
+
+def test_a_new_render_replaces_an_earlier_dataset_only_when_complete(tmp_path, capsys,
+                                                                     monkeypatch):
+    out = tmp_path / "faces"
+    write_dataset(out, count=12, size=32, seed=1, workers=1, progress=False)
+    before = _files(out)
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--count", "12", "--size", "32", "--seed", "-1"])
+    assert "seed must be in [0, 2^32). Received: seed=-1" in capsys.readouterr().err
+    assert _files(out) == before
+
+    def crash(task):
+        raise KeyboardInterrupt  # Ctrl-C half-way through the render
+
+    monkeypatch.setattr(writer, "_render_group", crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(out, count=9, size=32, seed=2, workers=1, progress=False)
+    assert _files(out) == before
+    monkeypatch.undo()
+    write_dataset(out, count=9, size=32, seed=2, workers=1, progress=False)
+    assert len(list((out / "imgs").glob("*.png"))) == 9  # none of the 12 left behind
+    assert json.loads((out / "synthetic.json").read_text())["count"] == 9
+    assert [p.name for p in tmp_path.iterdir()] == ["faces"]  # no hidden folder left
+
+
+def test_command_line_refuses_a_file_as_out(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(afile), "--count", "5", "--size", "32"])
+    assert exit_info.value.code == 2
+    assert f"error: --out {afile} is a file. Choose a new or empty folder." in \
+        capsys.readouterr().err
+    assert afile.read_text() == "keep me"

@@ -6,7 +6,9 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import sys
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,15 +93,22 @@ def holds_other_files(out: Path) -> bool:
     return out.is_dir() and any(out.iterdir()) and not (out / INFO_JSON).exists()
 
 
-def _prepare(out: Path) -> Path:
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file. Choose a new or empty folder.")
     if holds_other_files(out):
         raise FileExistsError(f"--out {out} exists and is not an earlier synthetic dataset "
                               f"(no {INFO_JSON}). Choose a new or empty folder.")
-    images = out / "imgs"
-    images.mkdir(parents=True, exist_ok=True)
-    for stale in images.glob("*.png"):
-        stale.unlink()
-    return images
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Puts the finished dataset at `out`, replacing an earlier one only now, so an
+    interrupted render never leaves a folder that looks complete but is not."""
+    old = out.parent / f".{out.name}-replaced-{uuid.uuid4().hex}"
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_tables(out: Path, groups: list[_Group]) -> None:
@@ -134,7 +143,8 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
     `synthetic.json`. The bytes depend only on count, size, seed and test_fraction.
 
     Args:
-        out_dir: new or empty folder (or an earlier synthetic dataset, replaced).
+        out_dir: new or empty folder, or an earlier synthetic dataset, which is replaced
+            once the new one is complete (it renders into a hidden folder beside it).
         count: number of images (> 0).
         size: image side in pixels (>= 32).
         seed: master seed.
@@ -152,9 +162,31 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
         raise ValueError(f"size must be >= {MIN_SIZE}. Received: size={size}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must be in [0, 1). Received: {test_fraction}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be in [0, 2^32). Received: seed={seed}")
     out = Path(out_dir)
-    images = _prepare(out)
+    _check_out(out)
     groups = plan_dataset(count, seed, test_fraction)
+    staging = out.parent / f".{out.name}-rendering-{uuid.uuid4().hex}"
+    (staging / "imgs").mkdir(parents=True)
+    try:
+        _render(staging / "imgs", groups, size, workers, progress)
+        _write_tables(staging, groups)
+        info = {"generator": "defgan_tf.data.synthetic", "version": FORMAT_VERSION,
+                "count": count, "size": size, "seed": seed, "test_fraction": test_fraction,
+                "identities": len(groups),
+                "test_identities": sum(g.split == "test" for g in groups)}
+        (staging / INFO_JSON).write_text(json.dumps(info, indent=2) + "\n")
+        _swap_in(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _render(images: Path, groups: list[_Group], size: int, workers: int | None,
+            progress: bool) -> None:
+    """Renders every group's faces as PNGs into `images`."""
+    count = sum(len(g.filenames) for g in groups)
     if workers is None:  # starting interpreters costs more than small datasets take
         workers = (os.cpu_count() or 1) if count >= MIN_COUNT_FOR_WORKERS else 1
     workers = min(max(1, workers), len(groups))
@@ -169,13 +201,6 @@ def write_dataset(out_dir: str | os.PathLike, count: int, size: int = 128, seed:
             with context.Pool(workers, initializer=_worker_init) as pool:
                 for done in pool.imap_unordered(_render_group, tasks, chunksize=4):
                     bar.update(done)
-    _write_tables(out, groups)
-    info = {"generator": "defgan_tf.data.synthetic", "version": FORMAT_VERSION,
-            "count": count, "size": size, "seed": seed, "test_fraction": test_fraction,
-            "identities": len(groups),
-            "test_identities": sum(g.split == "test" for g in groups)}
-    (out / INFO_JSON).write_text(json.dumps(info, indent=2) + "\n")
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         out = write_dataset(args.out, args.count, args.size, args.seed, args.workers,
                             args.test_fraction, progress=not args.quiet)
-    except (ValueError, FileExistsError) as error:
+    except (ValueError, OSError) as error:  # FileExistsError, a full disk, no permission
         parser.exit(2, f"error: {error}\n")
     print(f"wrote {args.count} faces to {out}", file=sys.stderr)
     return 0
