@@ -174,7 +174,9 @@ def build_embedder(
         The embedder, or None for "none" (callers then skip the identity term).
 
     Raises:
-        ConfigError: for an unknown name, listing the valid ones and the closest match.
+        ConfigError: for an unknown name, listing the valid ones and the closest match;
+            for a model file that is missing or not dlib's network, or a missing `faces`
+            extra (what the config asks for cannot be built).
     """
     factory = EMBEDDERS.get(name)
     if factory is None:
@@ -183,4 +185,9 @@ def build_embedder(
             f"Unknown identity embedder. Received: identity.embedder={name!r}; valid: "
             f"{', '.join(repr(v) for v in valid)}.{did_you_mean(name, valid)}"
         )
-    return factory(model_path=model_path, crop_padding=crop_padding)
+    try:
+        return factory(model_path=model_path, crop_padding=crop_padding)
+    except (OSError, ValueError, ModuleNotFoundError) as error:  # incl. DlibFormatError
+        raise ConfigError(f"identity.embedder={name!r}, identity.model_path="
+                          f"{None if model_path is None else str(model_path)!r}: "
+                          f"{error}") from None

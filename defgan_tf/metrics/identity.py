@@ -50,11 +50,12 @@ class IdentityDistance(Metric):
 
     @classmethod
     def from_options(cls, options: MetricOptions) -> IdentityDistance:
+        from defgan_tf.config import ConfigError
         from defgan_tf.identity import build_embedder
 
         try:
             embedder = build_embedder(options.embedder)
-        except (ImportError, FileNotFoundError, OSError) as error:
+        except ConfigError as error:  # no `faces` extra, a missing or broken model file
             raise MetricUnavailableError(
                 f"identity: the {options.embedder!r} face descriptor could not be loaded: "
                 f"{error}") from None

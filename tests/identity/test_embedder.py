@@ -127,6 +127,17 @@ def test_registry():
         build_embedder("openface")
 
 
+def test_a_model_file_that_cannot_be_loaded_is_a_config_error(tmp_path):
+    missing = tmp_path / "missing.dat"
+    with pytest.raises(ConfigError, match=rf"^identity.embedder='dlib_resnet', "
+                       rf"identity.model_path='{missing}': dlib model file not found"):
+        build_embedder("dlib_resnet", missing)
+    garbage = tmp_path / "garbage.dat"
+    garbage.write_bytes(b"not a dlib network")
+    with pytest.raises(ConfigError, match=rf"identity.model_path='{garbage}': "):
+        build_embedder("dlib_resnet", garbage)
+
+
 def test_registry_matches_the_config_choices():
     choices = next(f for f in dataclasses.fields(IdentityConfig) if f.name == "embedder")
     assert set(choices.metadata["choices"]) == set(EMBEDDERS)

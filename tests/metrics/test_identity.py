@@ -30,6 +30,19 @@ def test_dlib_descriptor_of_identical_faces_is_zero(edits_factory):
     assert result["distance"] == pytest.approx(0.0, abs=1e-5)
 
 
+def test_without_the_faces_extra_the_metric_is_unavailable(monkeypatch):
+    from defgan_tf.identity import dlib_resnet
+    from defgan_tf.metrics import MetricOptions, MetricUnavailableError
+
+    def not_installed():
+        raise ModuleNotFoundError("install the faces extra: pip install -e '.[faces]'")
+
+    monkeypatch.setattr(dlib_resnet, "default_model_path", not_installed)
+    with pytest.raises(MetricUnavailableError, match=r"the 'dlib_resnet' face descriptor "
+                       r"could not be loaded: .*install the faces extra"):
+        IdentityDistance.from_options(MetricOptions())
+
+
 def requires_dlib_models():
     """Skips unless the `faces` extra's model files are installed (CI installs them)."""
     if model_folder() is None:
