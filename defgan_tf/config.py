@@ -397,6 +397,9 @@ def _coerce(value: Any, annotation: Any, key: str, where: str, choices: Any) -> 
         )
     if hint is float:
         value = float(value)
+        if not math.isfinite(value):  # YAML's .inf / .nan: no key means "unbounded" by it
+            raise ConfigError(f"{where}: {key} must be a finite number. "
+                              f"Received: {key}={value!r}")
     if choices and value not in choices:
         raise ConfigError(
             f"{where}: {key} must be one of {', '.join(map(str, choices))}. "

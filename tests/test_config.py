@@ -90,6 +90,13 @@ def test_wrong_type_is_reported_with_value(tmp_path):
         load_config(overrides=["model.generator_width=2.5"])
 
 
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan"])
+def test_float_keys_must_be_finite(value):
+    with pytest.raises(ConfigError, match=r"--set deformation.max_offset_px=.*: deformation."
+                                          r"max_offset_px must be a finite number"):
+        load_config(overrides=[f"deformation.max_offset_px={value}"])
+
+
 def test_bool_is_not_an_int():
     with pytest.raises(ConfigError, match="train.n_critic must be int"):
         load_config(overrides=["train.n_critic=true"])

@@ -213,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="image side in pixels")
     parser.add_argument("--seed", type=int, default=0, help="master seed (fixes every byte)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="rendering processes (default: all CPUs)")
+                        help=f"rendering processes (default: all CPUs from "
+                             f"{MIN_COUNT_FOR_WORKERS} faces on, else 1)")
     parser.add_argument("--test-fraction", type=float, default=0.1,
                         help="share of identities held out in test_ids.csv")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
