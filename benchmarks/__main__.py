@@ -19,6 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.arguments import one_of
+from defgan_tf import files
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -103,16 +106,14 @@ def run(benchmark: Benchmark, quick: bool, timeout: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    names = [b.name for b in SUITE]
+    benchmark_name = one_of(names, "benchmark")
     parser.add_argument("--quick", action="store_true", help="small arguments (a few minutes)")
-    parser.add_argument("--only", type=lambda t: [n.strip() for n in t.split(",")],
-                        help=f"comma-separated subset of: {', '.join(b.name for b in SUITE)}")
+    parser.add_argument("--only", type=lambda t: [benchmark_name(n.strip()) for n in t.split(",")],
+                        help=f"comma-separated subset of: {', '.join(names)}")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per benchmark")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
-    names = [b.name for b in SUITE]
-    unknown = [n for n in args.only or [] if n not in names]
-    if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}. Valid: {', '.join(names)}")
     chosen = [b for b in SUITE if args.only is None or b.name in args.only]
     report = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                           "python": platform.python_version(),
@@ -127,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(report, indent=2)
     print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        try:  # replaced whole or not at all; the report is on stdout either way
+            files.write_text(args.out, text + "\n")
+        except OSError as error:
+            print(f"error: --out {args.out}: {error.strerror or error}", file=sys.stderr)
+            return 2
     return 0 if all("result" in r for r in results.values()) else 1
 
 

@@ -16,8 +16,13 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import positive_int
 
 
 def _pin(cores: int) -> int:
@@ -48,12 +53,15 @@ def _timing(run: Callable[[], object], batch: int, repeats: int) -> dict:
     return {"ms_per_batch": round(1000 * seconds, 1), "chips_per_s": round(batch / seconds, 1)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batch", type=int, default=25, help="chips per batch (default 25)")
-    parser.add_argument("--cores", type=int, default=2, help="CPU cores to use (default 2)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs (median reported)")
-    args = parser.parse_args()
+    parser.add_argument("--batch", type=positive_int, default=25,
+                        help="chips per batch (default 25)")
+    parser.add_argument("--cores", type=positive_int, default=2,
+                        help="CPU cores to use (default 2)")
+    parser.add_argument("--repeats", type=positive_int, default=10,
+                        help="timed runs (median reported)")
+    args = parser.parse_args(argv)
     cores = _pin(args.cores)
 
     import dlib

@@ -20,10 +20,16 @@ import argparse
 import json
 import os
 import resource
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from defgan_tf.data.synthetic import write_dataset
+from defgan_tf.data.synthetic.render import MIN_SIZE
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import at_least, positive_int
 
 TARGET = {"size": 128, "workers": 2, "faces_per_s": 500}
 
@@ -50,15 +56,16 @@ def measure(count: int, size: int, workers: int, base: str | None, seed: int = 0
             "projected_faces_per_s": round(count / cpu * workers, 1)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=4000,
+    parser.add_argument("--count", type=positive_int, default=4000,
                         help="faces per measurement (default: the quickstart's dataset size)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sizes", type=at_least(MIN_SIZE), nargs="+", default=[64, 128],
+                        help=f"image sides (the renderer's smallest is {MIN_SIZE})")
+    parser.add_argument("--workers", type=positive_int, nargs="+", default=[1, 2])
     parser.add_argument("--dir", default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
                         help="where the temporary datasets go (default /dev/shm if writable)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = [measure(args.count, size, workers, args.dir)
                for size in args.sizes for workers in args.workers]
     target = [r for r in results

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as defgan_tf/train.py does
@@ -24,10 +26,14 @@ import numpy as np
 import tensorflow as tf
 
 from defgan_tf.aus import NUM_AUS
-from defgan_tf.config import load_config
+from defgan_tf.config import Config, ConfigError, load_config
 from defgan_tf.models import build_defgan
+from defgan_tf.models.defgan import MODES
 from defgan_tf.models.summary import count_flops
 from defgan_tf.training.loop import make_adam
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import one_of, positive_int
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -55,9 +61,7 @@ def step_flops(model, batch: int, size: int, n_critic: int) -> int:
     return n_critic * critic + generator
 
 
-def measure(config_path: str, mode: str, steps: int, overrides: list[str]) -> dict:
-    config = load_config(config_path, [f"model.mode={mode}", "identity.embedder=none",
-                                       *overrides])
+def measure(config: Config, config_path: str, mode: str, steps: int) -> dict:
     precision = config.train.mixed_precision
     # As the training loop does: a global policy before building, loss scaling in float16.
     keras.mixed_precision.set_global_policy("float32" if precision == "none" else precision)
@@ -95,16 +99,24 @@ def _measure_built(config, config_path: str, mode: str, steps: int) -> dict:
             "achieved_gflops": round(flops / seconds / 1e9, 1)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="+", default=["configs/quickstart.yaml"])
-    parser.add_argument("--modes", nargs="+", default=["defgan", "texture_only"])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps after the first")
+    parser.add_argument("--modes", nargs="+", type=one_of(MODES, "mode"),
+                        default=["defgan", "texture_only"])
+    parser.add_argument("--steps", type=positive_int, default=5,
+                        help="timed steps after the first")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    try:  # every config before any timing: a typo costs no measurement
+        configs = {(path, mode): load_config(path, [f"model.mode={mode}",
+                                                    "identity.embedder=none", *args.overrides])
+                   for path in args.configs for mode in args.modes}
+    except ConfigError as error:
+        parser.exit(2, f"error: {error}\n")
     peak = matmul_peak_gflops()
-    rows = [measure(c, m, args.steps, args.overrides) for c in args.configs for m in args.modes]
+    rows = [measure(config, path, mode, args.steps) for (path, mode), config in configs.items()]
     for row in rows:
         row["share_of_matmul_peak"] = round(row["achieved_gflops"] / peak, 3)
     by_config: dict[str, dict[str, float]] = {}

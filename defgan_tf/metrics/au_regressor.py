@@ -11,6 +11,7 @@ data, held-out MAE next to the "predict the training mean" baseline).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -40,6 +41,7 @@ from defgan_tf.metrics.edit_set import load_arrays
 SIDECAR_SUFFIX = ".json"
 SIDECAR_VERSION = 1
 ARCHITECTURE = "conv-bn-relu x2 per stage, global average pooling, sigmoid head"
+STAGES = 4
 
 
 def sidecar_path(model_path: str | Path) -> Path:
@@ -47,7 +49,12 @@ def sidecar_path(model_path: str | Path) -> Path:
     return Path(f"{model_path}{SIDECAR_SUFFIX}")
 
 
-def build_au_regressor(image_size: int, width: int = 24, stages: int = 4) -> keras.Model:
+def smallest_image_size(stages: int = STAGES) -> int:
+    """The smallest input side that `stages` stride-2 stages still leave 2×2 pixels of."""
+    return 2 ** (stages + 1)
+
+
+def build_au_regressor(image_size: int, width: int = 24, stages: int = STAGES) -> keras.Model:
     """The regressor's network: `stages` halvings, each conv(3×3, s2)-BN-ReLU then
     conv(3×3)-BN-ReLU, channel width doubling from `width`; then global average pooling
     and a dense sigmoid head (AUs live in [0, 1]).
@@ -63,9 +70,9 @@ def build_au_regressor(image_size: int, width: int = 24, stages: int = 4) -> ker
     if width < 1 or stages < 1:
         raise ValueError(f"width and stages must be ≥ 1. Received: width={width}, "
                          f"stages={stages}")
-    if image_size // 2**stages < 2:
+    if image_size < smallest_image_size(stages):
         raise ValueError(f"image_size={image_size} is too small for {stages} stride-2 "
-                         f"stages (needs ≥ {2 ** (stages + 1)}).")
+                         f"stages (needs ≥ {smallest_image_size(stages)}).")
     images = keras.Input((image_size, image_size, 3), name="image")
     x = images
     for stage in range(stages):
@@ -146,8 +153,6 @@ def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: i
     seconds = time.perf_counter() - start
     predicted = model.predict(val_x, batch_size=256, verbose=0)
     baseline = np.broadcast_to(train_y.mean(axis=0), val_y.shape)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out_path)
     info = {
         "version": SIDECAR_VERSION,
         "architecture": ARCHITECTURE,
@@ -165,8 +170,35 @@ def train_au_regressor(data_dir: str | Path, out_path: str | Path, image_size: i
         "val_mae_mean_baseline": float(np.abs(baseline - val_y).mean()),
         "val_mae_per_au": mae_per_au(predicted, val_y),
     }
-    files.write_text(sidecar_path(out_path), json.dumps(info, indent=2) + "\n")
+    return save_au_regressor(model, info, out_path)
+
+
+def save_au_regressor(model: keras.Model, info: dict, path: str | Path) -> dict:
+    """Writes `path` (.keras) and its sidecar so that no reader pairs files of two runs.
+
+    Both are written under hidden names and renamed into place one after the other
+    (files.written_in_place), so an interrupted save leaves an earlier pair as it was.
+    The sidecar records the model file's sha256: should the process stop in the instant
+    between the two renames, `load_au_regressor` names the mismatch instead of measuring
+    with a model beside another run's image size.
+
+    Args:
+        model: the trained network.
+        info: the sidecar's contents (see train_au_regressor).
+        path: the model file; must end with `.keras`.
+
+    Returns:
+        The sidecar as written: `info` and `model_sha256`.
+    """
+    with files.written_in_place(path) as partial_model:
+        model.save(partial_model)  # the hidden name ends in `path`'s, so in the .keras Keras wants
+        info = {**info, "model_sha256": _sha256(partial_model)}
+        files.write_text(sidecar_path(path), json.dumps(info, indent=2) + "\n")
     return info
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass
@@ -214,7 +246,8 @@ def load_au_regressor(path: str | Path) -> AURegressor:
 
     Raises:
         FileNotFoundError: the model or its sidecar is missing (says how to train one).
-        ValueError: the sidecar's AU order is not this version's AU_CODES.
+        ValueError: naming the file, when the sidecar or the model cannot be read, or the
+            sidecar's AU order is not this version's AU_CODES.
     """
     path = Path(path)
     sidecar = sidecar_path(path)
@@ -223,11 +256,25 @@ def load_au_regressor(path: str | Path) -> AURegressor:
             raise FileNotFoundError(
                 f"AU regressor file not found: {needed}. Train one with `python -m "
                 "defgan_tf.metrics.au_regressor --data DATASET --out FILE.keras`.")
-    info = json.loads(sidecar.read_text())
-    if tuple(info.get("au_codes", ())) != AU_CODES:
-        raise ValueError(f"{sidecar}: AU order {info.get('au_codes')} differs from this "
-                         f"version's {list(AU_CODES)}; retrain the regressor.")
-    return AURegressor(keras.models.load_model(path), info)
+    try:
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+    except ValueError as error:  # not JSON, not UTF-8
+        raise ValueError(f"{sidecar}: not a regressor sidecar ({error}); retrain the "
+                         "regressor.") from None
+    if not isinstance(info, dict) or tuple(info.get("au_codes", ())) != AU_CODES:
+        codes = info.get("au_codes") if isinstance(info, dict) else None
+        raise ValueError(f"{sidecar}: AU order {codes} differs from this version's "
+                         f"{list(AU_CODES)}; retrain the regressor.")
+    digest = _sha256(path)
+    if info.get("model_sha256", digest) != digest:  # sidecars written before it was recorded lack it
+        raise ValueError(f"{sidecar} describes another model than {path} (an interrupted "
+                         "save?); retrain the regressor.")
+    try:
+        model = keras.models.load_model(path)
+    except ValueError as error:  # Keras says "File not found" of a file that is not a zip
+        raise ValueError(f"{path}: not a .keras model Keras can read ({error}); retrain "
+                         "the regressor.") from None
+    return AURegressor(model, info)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,6 +294,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="initialisation and shuffling")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     args = parser.parse_args(argv)
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--width", args.width)):
+        if value < 1:
+            parser.error(f"{flag} must be ≥ 1. Received: {value}")
+    if args.image_size < smallest_image_size():
+        parser.error(f"--image-size must be ≥ {smallest_image_size()}: the regressor halves "
+                     f"it {STAGES} times and needs 2×2 pixels left. Received: {args.image_size}")
     try:
         info = train_au_regressor(args.data, args.out, args.image_size, args.epochs,
                                   format=args.format, batch_size=args.batch_size,

@@ -76,7 +76,8 @@ def inception_features(weights: str | Path, batch_size: int = 32
     """A function (N, S, S, 3) in [-1, 1] → (N, 2048) InceptionV3 pool features.
 
     Raises:
-        MetricUnavailableError: no weights file given, or the file is missing.
+        MetricUnavailableError: the file is missing, or is not no-top InceptionV3 weights
+            (corrupt, truncated, another network's).
     """
     path = Path(weights)
     if not path.is_file():
@@ -88,7 +89,14 @@ def inception_features(weights: str | Path, batch_size: int = 32
 
     model = keras.applications.InceptionV3(include_top=False, weights=None, pooling="avg",
                                            input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
-    model.load_weights(str(path))
+    try:
+        model.load_weights(str(path))
+    except (OSError, ValueError) as error:  # h5py's "file signature not found", layer counts
+        reason = str(error).splitlines()[0]  # Keras lists every layer that did not load
+        raise MetricUnavailableError(
+            f"{path} is not a readable no-top InceptionV3 weights file ({reason}). Pass Keras' "
+            "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 to --inception-weights.",
+            fix="--inception-weights") from None
 
     def features(images: np.ndarray) -> np.ndarray:
         out = []

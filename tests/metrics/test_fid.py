@@ -1,9 +1,15 @@
-"""Fréchet distance against its closed form on Gaussians; KID on equal and shifted sets."""
+"""FID against closed forms, KID on equal and shifted sets, unreadable Inception weights."""
 
 import numpy as np
 import pytest
 
-from defgan_tf.metrics.fid import fid_from_features, frechet_distance, kid_from_features
+from defgan_tf.metrics import MetricUnavailableError
+from defgan_tf.metrics.fid import (
+    fid_from_features,
+    frechet_distance,
+    inception_features,
+    kid_from_features,
+)
 
 
 def test_frechet_distance_diagonal_closed_form():
@@ -45,3 +51,13 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
 def test_kid_needs_two_images():
     with pytest.raises(ValueError, match="at least 2 images per set. Received 1 real"):
         kid_from_features(np.zeros((1, 4)), np.zeros((5, 4)))
+
+
+def test_a_corrupt_weights_file_is_a_metric_error_naming_it(tmp_path):
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"not an HDF5 file")
+    with pytest.raises(MetricUnavailableError,
+                       match=r"inception\.h5 is not a readable no-top InceptionV3 weights file "
+                             r"\(.*file signature not found\)") as error_info:
+        inception_features(weights)
+    assert error_info.value.fix == "--inception-weights"
