@@ -266,7 +266,7 @@ def load_au_regressor(path: str | Path) -> AURegressor:
         raise ValueError(f"{sidecar}: AU order {codes} differs from this version's "
                          f"{list(AU_CODES)}; retrain the regressor.")
     digest = _sha256(path)
-    if info.get("model_sha256", digest) != digest:  # sidecars written before it was recorded lack it
+    if info.get("model_sha256", digest) != digest:  # older sidecars lack it
         raise ValueError(f"{sidecar} describes another model than {path} (an interrupted "
                          "save?); retrain the regressor.")
     try:
