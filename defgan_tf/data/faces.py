@@ -26,6 +26,7 @@ so alignment is coarser and the paste-back mask is an ellipse.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import logging
@@ -36,7 +37,7 @@ import cv2
 import numpy as np
 
 from defgan_tf.config import did_you_mean
-from defgan_tf.data.media import IMAGE_SUFFIXES, ImageReadError, read_image
+from defgan_tf.data.media import IMAGE_SUFFIXES, ImageReadError, read_image, write_image
 from defgan_tf.dlib_models import model_folder, model_path
 
 logger = logging.getLogger(__name__)
@@ -437,6 +438,28 @@ class FaceCropReport:
         return "\n".join(lines)
 
 
+def _crop_names(photos: Sequence[pathlib.Path]) -> dict[pathlib.Path, str]:
+    """The name each photo's crops start with: its stem, or `<stem>_<suffix>` on a clash.
+
+    portrait.png and portrait.jpg in one folder would otherwise write the same crops, the
+    second overwriting the first. `<stem>_<suffix>` is unique in a folder (suffixes hold no
+    "_"); the plain stem is kept when no other photo's stem or `<stem>_<suffix>` equals it
+    (ignoring case, for case-insensitive disks), so a re-run over an earlier output folder
+    rewrites the same files rather than adding copies.
+
+    Args:
+        photos: image files; only photos in the same folder can clash.
+
+    Returns:
+        photo → name.
+    """
+    long = {photo: f"{photo.stem}_{photo.suffix[1:]}" for photo in photos}
+    taken = collections.Counter((photo.parent, photo.stem.lower()) for photo in photos)
+    taken.update((photo.parent, name.lower()) for photo, name in long.items())
+    return {photo: photo.stem if taken[photo.parent, photo.stem.lower()] == 1 else long[photo]
+            for photo in photos}
+
+
 def prepare_face_crops(
     in_dir: str | pathlib.Path,
     out_dir: str | pathlib.Path,
@@ -448,8 +471,10 @@ def prepare_face_crops(
     """Detects, aligns and crops every face of every image under a folder (training data).
 
     Crops go to `out_dir/<relative folder>/<stem>_face<k>.png` (k = 0 for the largest
-    face), with the same `alignment_matrix` the editor uses to paste edits back.
-    Unreadable files and images without a face are skipped and listed in the report.
+    face; `<stem>_<suffix>_face<k>.png` where photos share a stem, see `_crop_names`),
+    with the same `alignment_matrix` the editor uses to paste edits back. Each crop is
+    written whole or not at all. Unreadable files and images without a face are skipped
+    and listed in the report.
 
     Args:
         in_dir: folder searched recursively for images (by suffix).
@@ -468,6 +493,7 @@ def prepare_face_crops(
         raise FaceError(f"Input folder {str(in_dir)!r} does not exist or is not a folder.")
     report = FaceCropReport()
     paths = sorted(p for p in in_dir.rglob("*") if p.suffix.lower() in suffixes)
+    names = _crop_names(paths)
     for path in paths:
         try:
             image = read_image(path)
@@ -479,10 +505,9 @@ def prepare_face_crops(
             report.no_face.append(path)
             continue
         target = out_dir / path.relative_to(in_dir).parent
-        target.mkdir(parents=True, exist_ok=True)
         for k, face in enumerate(faces):
             crop = crop_face(image, alignment_matrix(face.landmarks5, size, padding), size)
-            out_path = target / f"{path.stem}_face{k}.png"
-            cv2.imwrite(str(out_path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+            out_path = target / f"{names[path]}_face{k}.png"
+            write_image(out_path, crop)
             report.written.append(out_path)
     return report

@@ -37,7 +37,9 @@ def read_image(path: str | pathlib.Path) -> np.ndarray:
         (H, W, 3) uint8 RGB.
 
     Raises:
-        ImageReadError: the file is missing, truncated or not a decodable image.
+        ImageReadError: the file is missing, truncated, not a decodable image, or claims
+            more than twice PIL's `Image.MAX_IMAGE_PIXELS` (a decompression bomb, which a
+            corrupt header can also announce).
     """
     path = pathlib.Path(path)
     try:
@@ -52,7 +54,8 @@ def read_image(path: str | pathlib.Path) -> np.ndarray:
             return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
     except FileNotFoundError as error:
         raise ImageReadError(f"{path}: no such file") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError) as error:
         raise ImageReadError(f"{path}: not a readable image ({error})") from error
 
 

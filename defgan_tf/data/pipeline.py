@@ -1,11 +1,11 @@
 """The tf.data input pipeline: faces in [-1, 1] with source AUs and sampled target AUs.
 
 Order of work (DESIGN.md §4): shard (one shard per input pipeline under tf.distribute)
-→ shuffle → repeat → read + decode + centre-crop + resize + scale → random horizontal
-flip → random translation (`jitter`) → batch → target AUs = the AUs of a random
-permutation of the batch + U(−n, n), clipped to [0, 1] → prefetch. Every random draw is
-a stateless op keyed on (seed, input pipeline, element or batch number), so a seed
-fixes the whole stream.
+→ shuffle → read + decode + centre-crop + resize (undecodable images dropped) → repeat
+→ scale → random horizontal flip → random translation (`jitter`) → batch → target AUs =
+the AUs of a random permutation of the batch + U(−n, n), clipped to [0, 1] → prefetch.
+Every random draw is a stateless op keyed on (seed, input pipeline, element or batch
+number), so a seed fixes the whole stream.
 """
 
 from __future__ import annotations
@@ -49,17 +49,37 @@ def _translate(image: tf.Tensor, jitter: int, key: tf.Tensor) -> tf.Tensor:
     return tf.image.stateless_random_crop(padded, [size, size, 3], key)
 
 
-def _face_fn(image_size: int, flip: bool, jitter: int, seed: int, pipeline: int):
-    def face(number: tf.Tensor, encoded: tf.Tensor, aus: tf.Tensor) -> dict[str, tf.Tensor]:
-        image = _resize(decode_image(encoded), image_size)
+def _augment_fn(flip: bool, jitter: int, seed: int, pipeline: int):
+    """Flip and shift keyed on the element's number in the stream, so a seed fixes them."""
+
+    def face(number: tf.Tensor, image: tf.Tensor, aus: tf.Tensor) -> dict[str, tf.Tensor]:
         if flip:
             coin = tf.random.stateless_uniform([], _key(seed, _FLIP_STREAM, pipeline, number))
             image = tf.cond(coin < 0.5, lambda: tf.reverse(image, axis=[1]), lambda: image)
         if jitter:
             image = _translate(image, jitter, _key(seed, _JITTER_STREAM, pipeline, number))
-        return {"image": image * 2.0 - 1.0, "source_aus": tf.cast(aus, tf.float32)}
+        return {"image": image * 2.0 - 1.0, "source_aus": aus}
 
     return face
+
+
+def _no_image_decoded(faces: tf.data.Dataset, root: str, pipelines: int) -> tf.data.Dataset:
+    """One element that fails when read, for the end of a repeated stream.
+
+    `repeat` ends the stream at a pass that yields nothing: here, one in which every
+    image failed to decode and `ignore_errors` dropped it (a corrupt dataset read with
+    validate=False, or files gone since). Training would otherwise wait forever.
+    """
+    shard = " (this input pipeline's shard of it)" if pipelines > 1 else ""
+    message = (f"the dataset at {root}: no image could be decoded in a whole pass over it"
+               f"{shard}; read it with validate=True (the default) to list the bad files.")
+
+    def fail(_: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+            return tuple(tf.zeros([d or 0 for d in spec.shape], spec.dtype)
+                         for spec in faces.element_spec)
+
+    return tf.data.Dataset.range(1).map(fail)
 
 
 def sample_targets(source_aus: tf.Tensor, key: tf.Tensor, noise: float) -> tf.Tensor:
@@ -161,6 +181,9 @@ def make_dataset(
     Raises:
         DatasetError: the dataset is empty (with the read report saying why), or too
             small to shard.
+        tf.errors.InvalidArgumentError: when iterated with `repeat`, a whole pass
+            decoded no image (the message names the dataset); without this check the
+            repeated stream would drop errors forever and never yield.
     """
     if isinstance(source, DataConfig):
         index = read_dataset(source, split=split)
@@ -181,13 +204,19 @@ def make_dataset(
                                           shuffle_buffer)
     else:
         elements, read = _index_elements(index, pipelines, pipeline, training, seed)
-    if repeat:
-        elements = elements.repeat()
-    face = _face_fn(image_size, flip and training, jitter if training else 0, seed, pipeline)
-    faces = elements.map(read, num_parallel_calls=tf.data.AUTOTUNE).enumerate().map(
-        lambda number, item: face(number, *item), num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+    faces = elements.map(read, num_parallel_calls=tf.data.AUTOTUNE).map(
+        lambda encoded, aus: (_resize(decode_image(encoded), image_size),
+                              tf.cast(aus, tf.float32)),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
     ).ignore_errors(log_warning=True)
+    if repeat:
+        # Errors are dropped within each pass, so a pass with no image ends `repeat`.
+        faces = faces.repeat().concatenate(_no_image_decoded(faces, index.root, pipelines))
+    augment = _augment_fn(flip and training, jitter if training else 0, seed, pipeline)
+    faces = faces.enumerate().map(
+        lambda number, item: augment(number, *item), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     batches = faces.batch(per_replica_batch, drop_remainder=training).enumerate().map(
         lambda number, batch: {**batch, "target_aus": sample_targets(
             batch["source_aus"], _key(seed, _TARGET_STREAM, pipeline, number), target_noise)},

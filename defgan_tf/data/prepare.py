@@ -3,7 +3,8 @@
     defgan-data tfrecord --in DATASET --out FOLDER --shards 16 [--format openface]
     defgan-data faces --in RAW --out CROPS --size 128 [--detector hog]
 
-User mistakes print one message and exit with status 2 (no traceback).
+User mistakes, and files that cannot be read or written, print one message and exit
+with status 2 (no traceback).
 """
 
 from __future__ import annotations
@@ -12,35 +13,49 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import tensorflow as tf
 from tqdm import tqdm
 
 from defgan_tf.config import ConfigError
+from defgan_tf.data.images import error_reason
 from defgan_tf.data.readers import DatasetError, available_splits, read_dataset
-from defgan_tf.data.tfrecord import write_metadata, write_shards
+from defgan_tf.data.tfrecord import conversion_folder, write_metadata, write_shards
 
 INPUT_FORMATS = ("openface", "ganimation", "manifest")
 
 
+def _check_output_folder(path: str) -> None:
+    """Before the slow part: an --out that names a file would fail only at the first write."""
+    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+        raise ConfigError(f"--out {path} is a file; give a folder.")
+
+
 def _tfrecord(args: argparse.Namespace) -> None:
-    """Validates the dataset and writes train/test (or all) shards + dataset.json."""
+    """Validates the dataset and writes train/test (or all) shards + dataset.json.
+
+    The output replaces any earlier conversion in --out, and only once this one is
+    complete (tfrecord.conversion_folder).
+    """
+    _check_output_folder(args.output)
     shards, report = {}, None
-    for split in available_splits(args.input, args.format):
-        index = read_dataset(args.input, args.format, split,
-                             min_confidence=args.min_confidence, strict=args.strict)
-        # Row problems are the same for every split; undecodable images differ.
-        if report is None:
-            report = index.report
-        else:
-            report.bad_images += index.report.bad_images
-        if not len(index):
-            print(f"{split}: no usable image, no shard written.", file=sys.stderr)
-            continue
-        with tqdm(total=len(index), desc=f"{split} → TFRecord", unit="img") as bar:
-            shards.update(write_shards(index.paths, index.aus, args.output, split,
-                                       args.shards, bar.update))
-    if not shards:
-        raise DatasetError(f"{args.input}: no usable image to write.\n{report.summary()}")
-    write_metadata(args.output, {"source": args.input, "format": args.format,
+    with conversion_folder(args.output) as staging:
+        for split in available_splits(args.input, args.format):
+            index = read_dataset(args.input, args.format, split,
+                                 min_confidence=args.min_confidence, strict=args.strict)
+            # Row problems are the same for every split; undecodable images differ.
+            if report is None:
+                report = index.report
+            else:
+                report.bad_images += index.report.bad_images
+            if not len(index):
+                print(f"{split}: no usable image, no shard written.", file=sys.stderr)
+                continue
+            with tqdm(total=len(index), desc=f"{split} → TFRecord", unit="img") as bar:
+                shards.update(write_shards(index.paths, index.aus, staging, split,
+                                           args.shards, bar.update))
+        if not shards:
+            raise DatasetError(f"{args.input}: no usable image to write.\n{report.summary()}")
+        write_metadata(staging, {"source": args.input, "format": args.format,
                                  "shards": shards, "report": report.to_dict()})
     print(report.summary())
     print(f"wrote {sum(shards.values())} records in {len(shards)} shard(s) to {args.output}")
@@ -53,6 +68,7 @@ def _faces(args: argparse.Namespace) -> None:
     except ImportError as error:
         raise ConfigError(f"faces: cannot import the face tools ({error}). Install the "
                           "extra: pip install -e '.[faces]'") from None
+    _check_output_folder(args.output)
     try:
         report = prepare_face_crops(args.input, args.output, args.size, args.detector)
     except FaceError as error:
@@ -104,8 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except ConfigError as error:
+    except (ConfigError, OSError) as error:
         print(f"defgan-data {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except tf.errors.OpError as error:  # tf.io.gfile's OSError (local folders, gs://)
+        print(f"defgan-data {args.command}: error: {error_reason(error)}", file=sys.stderr)
         return 2
     return 0
 

@@ -153,8 +153,18 @@ def _list_images(folder: str, recursive: bool = True) -> list[str]:
 
 
 def _read_text(path: str) -> str:
-    with tf.io.gfile.GFile(path, "r") as handle:
-        return handle.read()
+    """The file decoded as UTF-8, with or without the byte-order mark Excel's "CSV UTF-8" writes.
+
+    Raises:
+        DatasetError: the file is not UTF-8 (Excel's plain "CSV", Latin-1, UTF-16, ...).
+    """
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        data = handle.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 (byte 0x{data[error.start]:02x} at offset "
+                           f"{error.start}); save it as UTF-8 (Excel: \"CSV UTF-8\").") from None
 
 
 def _image_dir(root: str) -> str:
@@ -226,7 +236,12 @@ class _Collected:
 def _read_table(path: str, collected: _Collected, min_confidence: float
                 ) -> OpenFaceTable | None:
     try:
-        table = read_openface_csv(io.StringIO(_read_text(path)), path, min_confidence)
+        text = _read_text(path)
+    except DatasetError as error:  # any CSV under the folder is read, notes.csv too
+        collected.report.notes.append(f"ignored {error}")
+        return None
+    try:
+        table = read_openface_csv(io.StringIO(text), path, min_confidence)
     except OpenFaceFormatError as error:
         unrelated = len(error.missing) == NUM_AUS  # e.g. synthetic_meta.csv, notes.csv
         collected.report.notes.append(
@@ -251,6 +266,15 @@ def _frame_folder(csv_path: str, image_dir: str, root: str) -> str:
     return here if _list_images(here, recursive=False) else image_dir
 
 
+def _frame_number(text: str) -> int | None:
+    """OpenFace's 1-based frame number ("7" or "7.0"), or None for anything else (x, nan, 1.5)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if number.is_integer() else None
+
+
 def _map_table(table: OpenFaceTable, csv_path: str, lookup: _ImageLookup,
                image_dir: str, root: str, collected: _Collected) -> None:
     """Assigns each row of one OpenFace CSV to its image (see docs/data.md for the rules)."""
@@ -270,8 +294,12 @@ def _map_table(table: OpenFaceTable, csv_path: str, lookup: _ImageLookup,
     elif "frame" in table.columns:
         frames = _list_images(_frame_folder(csv_path, image_dir, root), recursive=False)
         for row in table.rows:
-            number = int(float(row.fields["frame"]))
-            if 1 <= number <= len(frames):
+            number = _frame_number(row.fields["frame"])
+            if number is None:
+                collected.report.skipped_rows.append(SkippedRow(
+                    f"{csv_path}:{row.line}", f"frame={row.fields['frame']!r} is not a frame "
+                    "number"))
+            elif 1 <= number <= len(frames):
                 collected.add(frames[number - 1], row.aus, row.confidence)
             else:
                 collected.report.aus_without_images.append(
@@ -356,25 +384,46 @@ def load_aus_pickle(path: str) -> dict[str, np.ndarray]:
         image id → (17,) float64 intensities on OpenFace's 0–5 scale, unchecked.
 
     Raises:
-        DatasetError: the pickle names a forbidden global, or is not a dict of 17-vectors.
+        DatasetError: the pickle is corrupt, names a forbidden global, or is not a dict of
+            17-vectors.
     """
     with tf.io.gfile.GFile(path, "rb") as handle:
         data = handle.read()
     try:
         loaded = RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as error:
+    except pickle.UnpicklingError as error:
         raise DatasetError(f"{path}: {error}") from None
+    except Exception as error:  # corrupt bytes can fail anywhere in pickle's or NumPy's code
+        raise DatasetError(f"{path}: not a readable pickle ({type(error).__name__}: "
+                           f"{error}).") from None
     if not isinstance(loaded, dict):
         raise DatasetError(f"{path}: expected a dict of image id → 17 AU intensities. "
                            f"Received a {type(loaded).__name__}.")
-    table = {}
-    for key, value in loaded.items():
+    return {_pickle_key(path, key): _pickle_aus(path, key, value)
+            for key, value in loaded.items()}
+
+
+def _pickle_key(path: str, key: Any) -> str:
+    """GANimation's image ids are str, or bytes from Python 2 pickles."""
+    if not isinstance(key, bytes):
+        return str(key)
+    try:
+        return key.decode()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}[{key!r}]: the image id is not UTF-8.") from None
+
+
+def _pickle_aus(path: str, key: Any, value: Any) -> np.ndarray:
+    """One pickle value as (17,) float64; lists and tuples are taken as well as arrays."""
+    try:
         array = np.asarray(value)
-        if array.dtype.kind not in "fiu" or array.shape != (NUM_AUS,):
-            raise DatasetError(f"{path}[{key!r}]: expected {NUM_AUS} AU intensities. "
-                               f"Received {array.dtype} array of shape {array.shape}.")
-        table[key.decode() if isinstance(key, bytes) else str(key)] = array.astype(np.float64)
-    return table
+    except ValueError:  # ragged nested lists
+        raise DatasetError(f"{path}[{key!r}]: expected {NUM_AUS} AU intensities. Received "
+                           f"a ragged {type(value).__name__}.") from None
+    if array.dtype.kind not in "fiu" or array.shape != (NUM_AUS,):
+        raise DatasetError(f"{path}[{key!r}]: expected {NUM_AUS} AU intensities. "
+                           f"Received {array.dtype} array of shape {array.shape}.")
+    return array.astype(np.float64)
 
 
 def _intensity_problems(values: np.ndarray) -> list[str]:
@@ -455,7 +504,7 @@ def read_manifest(manifest: str) -> tuple[_Collected, list[str]]:
 
 
 def _read_ids(path: str) -> set[str]:
-    return {_stem(line) for line in _read_text(path).splitlines() if line.strip()}
+    return {_stem(line.strip()) for line in _read_text(path).splitlines() if line.strip()}
 
 
 def _split_filter(root: str, split: str, report: ReadReport) -> Callable[[str], bool]:
@@ -482,7 +531,18 @@ def _split_filter(root: str, split: str, report: ReadReport) -> Callable[[str], 
 
 
 def available_splits(path: str, format: str) -> tuple[str, ...]:
-    """("train", "test") when the dataset has train_ids.csv or test_ids.csv, else ("all",)."""
+    """The splits `read_dataset` can tell apart, so that callers never mix them.
+
+    ("train", "test") when the dataset has train_ids.csv or test_ids.csv; for a TFRecord
+    folder, those of "train" and "test" that have shards; else ("all",) (a TFRecord glob
+    is read as given, whatever the split).
+    """
+    if format == "tfrecord":
+        if not tf.io.gfile.isdir(path):
+            return ("all",)
+        present = tuple(split for split in SPLIT_FILES
+                        if tf.io.gfile.glob(posixpath.join(path, f"{split}-*.tfrecord")))
+        return present or ("all",)
     root = posixpath.dirname(path) if format == "manifest" else path
     if any(tf.io.gfile.exists(posixpath.join(root, f)) for f in SPLIT_FILES.values()):
         return ("train", "test")
@@ -512,8 +572,13 @@ def _read_tfrecord(path: str, split: str) -> DatasetIndex:
         raise DatasetError(f"tfrecord: no {split}-*.tfrecord or all-*.tfrecord in {path} "
                            "(nor a file matching it as a glob). Write them with "
                            "`defgan-data tfrecord --in DATASET --out FOLDER`.")
+    try:
+        num_records = count_records(shards)
+    except ValueError as error:
+        raise DatasetError(f"tfrecord: {error}. Point data.path at the folder "
+                           "`defgan-data tfrecord` wrote, or a glob of its shards.") from None
     return DatasetIndex(paths=[], aus=np.zeros((0, NUM_AUS), np.float32), root=path,
-                        shards=shards, num_records=count_records(shards))
+                        shards=shards, num_records=num_records)
 
 
 def read_dataset(source: str | DataConfig, format: str | None = None, split: str = "train",

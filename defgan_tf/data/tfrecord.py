@@ -8,16 +8,22 @@ the read report, so the number of examples is known without a pass over the data
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
-from collections.abc import Callable, Sequence
+import re
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from defgan_tf.aus import NUM_AUS
+from defgan_tf.data.images import error_reason
 
 METADATA_FILE = "dataset.json"
+_SHARD_NAME = re.compile(r"(train|test|all)-\d{5,}-of-\d{5,}\.tfrecord")
+"""What `shard_name` writes: the only files `conversion_folder` removes."""
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "aus": tf.io.FixedLenFeature([NUM_AUS], tf.float32),
@@ -85,6 +91,38 @@ def write_metadata(out_dir: str, metadata: dict) -> None:
         handle.write(json.dumps(metadata, indent=1))
 
 
+@contextlib.contextmanager
+def conversion_folder(out_dir: str) -> Iterator[str]:
+    """Yields a hidden folder inside `out_dir` to write one conversion into, then swaps it in.
+
+    A conversion into a folder holding an earlier one must replace it, not add to it
+    (`--shards 8` then `--shards 3` would otherwise leave 11 shards, every image read
+    twice), and one that fails half-way must not leave a mix of the two. So shards and
+    dataset.json are written aside; once all are complete, the earlier dataset.json and
+    shards (`<split>-NNNNN-of-NNNNN.tfrecord`; no other file is touched) are removed and
+    the new files moved in, dataset.json last. On an exception (Ctrl-C included) the
+    hidden folder is removed and `out_dir` keeps the earlier conversion.
+
+    Args:
+        out_dir: the output folder (local or gs://), created here, before the slow part.
+
+    Yields:
+        The hidden folder to pass to `write_shards` and `write_metadata`.
+    """
+    staging = posixpath.join(out_dir, f".partial-{uuid.uuid4().hex[:8]}")
+    tf.io.gfile.makedirs(staging)
+    try:
+        yield staging
+        earlier = [name for name in tf.io.gfile.listdir(out_dir)
+                   if name == METADATA_FILE or _SHARD_NAME.fullmatch(name)]
+        for name in sorted(earlier, key=lambda name: name != METADATA_FILE):
+            tf.io.gfile.remove(posixpath.join(out_dir, name))
+        for name in sorted(tf.io.gfile.listdir(staging), key=lambda name: name == METADATA_FILE):
+            tf.io.gfile.rename(posixpath.join(staging, name), posixpath.join(out_dir, name))
+    finally:
+        tf.io.gfile.rmtree(staging)
+
+
 def find_shards(path: str, split: str) -> list[str]:
     """The TFRecord files of a split.
 
@@ -98,7 +136,10 @@ def find_shards(path: str, split: str) -> list[str]:
         Sorted file paths; empty when nothing matches.
     """
     if not tf.io.gfile.isdir(path):
-        return sorted(tf.io.gfile.glob(path))
+        # `records/*` also matches dataset.json (and folders): they hold no records.
+        return sorted(file for file in tf.io.gfile.glob(path)
+                      if posixpath.basename(file) != METADATA_FILE
+                      and not tf.io.gfile.isdir(file))
     patterns = ["*.tfrecord"] if split == "all" else [f"{split}-*.tfrecord", "all-*.tfrecord"]
     for pattern in patterns:
         files = sorted(tf.io.gfile.glob(posixpath.join(path, pattern)))
@@ -108,7 +149,11 @@ def find_shards(path: str, split: str) -> list[str]:
 
 
 def count_records(files: list[str]) -> int:
-    """Examples in `files`: from dataset.json when it describes them, else by reading."""
+    """Examples in `files`: from dataset.json when it describes them, else by reading.
+
+    Raises:
+        ValueError: a file cannot be read as TFRecords (not one, truncated); names it.
+    """
     folder = posixpath.dirname(files[0])
     meta_path = posixpath.join(folder, METADATA_FILE)
     if tf.io.gfile.exists(meta_path):
@@ -116,4 +161,11 @@ def count_records(files: list[str]) -> int:
             counts = json.load(handle).get("shards", {})
         if all(posixpath.basename(f) in counts for f in files):
             return sum(counts[posixpath.basename(f)] for f in files)
-    return sum(1 for _ in tf.data.TFRecordDataset(files))
+    total = 0
+    for file in files:  # one at a time: TensorFlow's error does not say which file failed
+        try:
+            total += sum(1 for _ in tf.data.TFRecordDataset(file))
+        except tf.errors.OpError as error:
+            raise ValueError(f"{file}: cannot be read as TFRecords ({error_reason(error)})"
+                             ) from None
+    return total

@@ -159,6 +159,19 @@ def test_prepare_face_crops_reports_bad_files(tmp_path, astronaut):
         "1 face crops written; 1 unreadable files, 1 images without a face.")
 
 
+def test_photos_sharing_a_stem_get_their_own_crops(tmp_path, astronaut):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("portrait.png", "portrait.jpg", "portrait_jpg.png", "solo.png"):
+        cv2.imwrite(str(raw / name), astronaut[..., ::-1])
+    report = faces.prepare_face_crops(raw, tmp_path / "crops", SIZE, "haar")
+    assert sorted(p.name for p in report.written) == [
+        "portrait_jpg_face0.png", "portrait_jpg_png_face0.png", "portrait_png_face0.png",
+        "solo_face0.png"]
+    assert sorted(p.name for p in (tmp_path / "crops").iterdir()) == sorted(
+        p.name for p in report.written)  # one file per crop reported, nothing half-written
+
+
 def test_model_files_are_found_without_importing_the_package():
     from defgan_tf.dlib_models import model_folder
 

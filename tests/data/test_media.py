@@ -1,6 +1,8 @@
 """Tests for photo reading (EXIF, modes, broken files) and image/animation writing."""
 
 import pathlib
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -48,6 +50,20 @@ def test_truncated_and_missing_files(tmp_path):
         media.read_image(path)
     with pytest.raises(media.ImageReadError, match="nothing.png: no such file"):
         media.read_image(tmp_path / "nothing.png")
+
+
+def test_a_header_claiming_a_huge_image_is_unreadable_not_a_crash(tmp_path):
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    path = tmp_path / "bomb.png"  # 20000² RGB in 68 bytes
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
+        ">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0"))
+        + chunk(b"IEND", b""))
+    with pytest.raises(media.ImageReadError, match=r"bomb\.png: not a readable image \(Image "
+                                                   r"size \(400000000 pixels\) exceeds limit"):
+        media.read_image(path)
 
 
 def test_write_image_round_trips_png_and_keeps_jpeg_quality(tmp_path):

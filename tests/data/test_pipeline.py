@@ -200,6 +200,20 @@ def test_an_empty_dataset_is_an_error_with_the_report(face_folder):
     assert "confidence=0.98 < min_confidence=0.99" in str(error.value)
 
 
+def test_a_pass_that_decodes_no_image_is_an_error_not_an_endless_wait(face_folder):
+    imgs = face_folder.root / "imgs"
+    for name in face_folder.names[1:]:
+        (imgs / name).write_bytes(b"corrupt")
+    index = read_dataset(str(face_folder.root), "openface", "all", validate=False)
+    batches = _batches(make_dataset(index, 16, 4, seed=0), 3)  # one good image is enough
+    assert all((b["source_aus"] == index.aus[0]).all() for b in batches)
+    (imgs / face_folder.names[0]).write_bytes(b"corrupt")
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"the dataset at {face_folder.root}: no image could be decoded "
+                             r"in a whole pass over it; read it with validate=True"):
+        next(iter(make_dataset(index, 16, 4, seed=0)))
+
+
 def test_input_contexts_shard_the_data_and_split_the_batch(index):
     seen = []
     for pipeline in range(2):

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import skimage.data
 from PIL import Image
 
 from defgan_tf.data.prepare import main
@@ -37,6 +38,47 @@ def test_dataset_without_splits_becomes_all_shards(tmp_path, openface):
     assert main(["tfrecord", "--in", str(folder.root), "--out", str(tmp_path / "r")]) == 0
     assert sorted(p.name for p in (tmp_path / "r").glob("*.tfrecord")) == [
         f"all-0000{i}-of-00003.tfrecord" for i in range(3)]
+
+
+def test_a_second_conversion_replaces_the_first_and_keeps_other_files(face_folder, tmp_path):
+    out = tmp_path / "records"
+    assert main(["tfrecord", "--in", str(face_folder.root), "--out", str(out),
+                 "--shards", "3"]) == 0
+    (out / "README.md").write_text("mine")
+    assert main(["tfrecord", "--in", str(face_folder.root), "--out", str(out),
+                 "--shards", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "README.md", "dataset.json", "test-00000-of-00002.tfrecord",
+        "test-00001-of-00002.tfrecord", "train-00000-of-00002.tfrecord",
+        "train-00001-of-00002.tfrecord"]
+    assert len(read_dataset(str(out), "tfrecord", "train")) == 8
+    (face_folder.root / "train_ids.csv").unlink()
+    (face_folder.root / "test_ids.csv").unlink()
+    assert main(["tfrecord", "--in", str(face_folder.root), "--out", str(out)]) == 0
+    assert len(read_dataset(str(out), "tfrecord", "train")) == 12  # all-*, no stale train-*
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_line_before_reading(face_folder,
+                                                                        tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["tfrecord", "--in", str(face_folder.root), "--out", str(afile)]) == 2
+    assert capsys.readouterr().err == (
+        f"defgan-data tfrecord: error: --out {afile} is a file; give a folder.\n")
+    assert main(["tfrecord", "--in", str(face_folder.root), "--out", str(afile / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"defgan-data tfrecord: error: {afile}") and err.count("\n") == 1
+    assert "TFRecord" not in err  # failed before the validation pass and its progress bar
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    Image.fromarray(skimage.data.astronaut()).save(raw / "astronaut.png")
+    assert main(["faces", "--in", str(raw), "--out", str(afile), "--detector", "haar"]) == 2
+    assert capsys.readouterr().err == (
+        f"defgan-data faces: error: --out {afile} is a file; give a folder.\n")
+    assert main(["faces", "--in", str(raw), "--out", str(afile / "sub"),
+                 "--detector", "haar"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("defgan-data faces: error: [Errno") and err.count("\n") == 1
 
 
 def test_user_errors_exit_2_with_a_message(tmp_path, face_folder, capsys):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import pickle
 
@@ -11,7 +12,12 @@ from PIL import Image
 
 from defgan_tf.aus import AU_CODES
 from defgan_tf.config import ConfigError, DataConfig
-from defgan_tf.data.readers import DatasetError, available_splits, read_dataset
+from defgan_tf.data.readers import (
+    DatasetError,
+    available_splits,
+    load_aus_pickle,
+    read_dataset,
+)
 
 
 def _paths(index) -> list[str]:
@@ -173,6 +179,18 @@ def test_split_rules_without_id_files_or_with_one(face_folder):
     assert len(whole) == 12 and "is the whole dataset" in whole.report.notes[-1]
 
 
+def test_tfrecord_splits_are_those_with_shards(tmp_path):
+    records = tmp_path / "records"
+    records.mkdir()
+    (records / "all-00000-of-00001.tfrecord").write_bytes(b"")
+    assert available_splits(str(records), "tfrecord") == ("all",)
+    for name in ("train-00000-of-00001.tfrecord", "test-00000-of-00001.tfrecord"):
+        (records / name).write_bytes(b"")
+        assert available_splits(str(records), "tfrecord") == ("train", "test")[
+            : 1 + name.startswith("test")]
+    assert available_splits(f"{records}/train-*", "tfrecord") == ("all",)
+
+
 def test_read_dataset_takes_a_data_config(face_folder):
     config = DataConfig(format="openface", path=str(face_folder.root), min_confidence=0.99)
     index = read_dataset(config, split="all")
@@ -255,6 +273,38 @@ def test_pickle_of_the_wrong_shape_is_refused(tmp_path):
         read_dataset(str(tmp_path), "ganimation", "all")
 
 
+class _UnknownCodec:
+    def __reduce__(self):
+        return (codecs.encode, ("x", "no-such-codec"))  # allowed global, fails when run
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"N_0001": [[1.0, 2.0], [3.0]]}, r"\['N_0001'\]: expected 17 AU intensities\. Received a "
+                                      r"ragged list\."),
+    ({"N_0001": _UnknownCodec()}, r": not a readable pickle \(LookupError: unknown encoding"),
+])
+def test_a_corrupt_pickle_is_an_error_naming_it(tmp_path, table, message):
+    _ganimation(tmp_path, {"N_0001": np.zeros(17)})
+    pkl = tmp_path / "aus_openface.pkl"
+    pkl.write_bytes(pickle.dumps(table))
+    with pytest.raises(DatasetError, match=rf"^{pkl}" + message):
+        read_dataset(str(tmp_path), "ganimation", "all")
+
+
+def test_byte_flipped_pickles_load_or_are_errors_naming_the_file(tmp_path):
+    good = pickle.dumps({f"N_{i:04d}": np.arange(17.0) for i in range(3)}, protocol=2)
+    rng = np.random.default_rng(0)
+    pkl = tmp_path / "aus_openface.pkl"
+    for _ in range(300):
+        damaged = bytearray(good)
+        damaged[rng.integers(len(good))] = rng.integers(256)
+        pkl.write_bytes(bytes(damaged))
+        try:
+            load_aus_pickle(str(pkl))
+        except DatasetError as error:
+            assert str(error).startswith(str(pkl))
+
+
 # ----------------------------------------------------------------------------- manifest
 
 
@@ -285,3 +335,57 @@ def test_manifest_without_the_au_columns_says_what_header_it_needs(tmp_path):
     with pytest.raises(DatasetError, match=r"missing AU column\(s\) AU04, AU05.*A manifest "
                                            r"needs the header path,AU01,AU02,AU04"):
         read_dataset(str(manifest), "manifest")
+
+
+# ----------------------------------------------------------------------------- encodings
+
+
+def test_a_csv_that_is_not_utf8_is_skipped_and_noted_a_manifest_is_an_error(tmp_path,
+                                                                            openface):
+    openface.folder(tmp_path, count=2, test_count=0)
+    (tmp_path / "notes.csv").write_bytes("subject,café\nx,3\n".encode("latin-1"))
+    index = read_dataset(str(tmp_path), "openface", "all")
+    assert len(index) == 2
+    assert index.report.notes == [
+        f"ignored {tmp_path}/notes.csv: not UTF-8 (byte 0xe9 at offset 11); save it as UTF-8 "
+        '(Excel: "CSV UTF-8").']
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(("path," + ",".join(AU_CODES) + "\ncafé.png," + ",".join(["1"] * 17)
+                          ).encode("latin-1"))
+    with pytest.raises(DatasetError, match=rf"^{manifest}: not UTF-8 \(byte 0xe9"):
+        read_dataset(str(manifest), "manifest")
+
+
+def test_csvs_with_excels_byte_order_mark_are_read(tmp_path, openface):
+    folder = openface.folder(tmp_path / "of", count=2, test_count=0)
+    folder.csv().write_text(folder.csv().read_text(), encoding="utf-8-sig")
+    assert len(read_dataset(str(folder.root), "openface", "all")) == 2
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path," + ",".join(AU_CODES) + "\na.png," + ",".join(["1"] * 17) + "\n",
+                        encoding="utf-8-sig")
+    assert _paths(read_dataset(str(manifest), "manifest", "all")) == ["a.png"]
+
+
+def test_split_files_with_spaces_around_the_names(face_folder):
+    names = face_folder.names
+    (face_folder.root / "test_ids.csv").write_text("".join(f"  {n}\t\r\n" for n in names[8:]))
+    assert _paths(read_dataset(str(face_folder.root), "openface", "test")) == names[8:]
+
+
+def test_a_frame_that_is_not_a_frame_number_is_a_bad_row(tmp_path, openface):
+    (tmp_path / "clip").mkdir()
+    for name in ("f1.png", "f2.png"):
+        Image.new("RGB", (8, 8)).save(tmp_path / "clip" / name)
+    rows = [openface.row([1.0] * 17, frame=1)]
+    rows += [openface.row([1.0] * 17, frame=2).replace("2, ", f"{frame}, ", 1)
+             for frame in ("x", "nan", "1.5")]
+    csv = tmp_path / "clip.csv"
+    csv.write_text(openface.header(None) + "\n" + "\n".join(rows) + "\n")
+    index = read_dataset(str(tmp_path), "openface", "all")
+    assert _paths(index) == ["f1.png"]
+    assert [(r.where, r.reason, r.bad) for r in index.report.skipped_rows] == [
+        (f"{csv}:{line}", f"frame={frame!r} is not a frame number", True)
+        for line, frame in ((3, "x"), (4, "nan"), (5, "1.5"))]
+    with pytest.raises(DatasetError, match="3 bad AU row"):
+        read_dataset(str(tmp_path), "openface", "all", strict=True)

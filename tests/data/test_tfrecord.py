@@ -12,6 +12,7 @@ import tensorflow as tf
 from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import DatasetError, read_dataset
 from defgan_tf.data.tfrecord import (
+    conversion_folder,
     count_records,
     encode_example,
     find_shards,
@@ -83,3 +84,38 @@ def test_a_corrupt_record_is_dropped_not_fatal(face_folder, tmp_path):
     (tmp_path / "dataset.json").write_text(json.dumps({}))
     batches = list(make_dataset(str(tmp_path), 16, 4, training=False, repeat=False))
     np.testing.assert_array_equal(batches[0]["source_aus"].numpy(), index.aus[[0, 2]])
+
+
+def test_a_glob_skips_dataset_json_and_names_a_file_that_holds_no_records(face_folder,
+                                                                          tmp_path):
+    index = read_dataset(str(face_folder.root), "openface", "train")
+    counts = write_shards(index.paths, index.aus, str(tmp_path), "train", 2)
+    write_metadata(str(tmp_path), {"shards": counts})
+    (tmp_path / "sub").mkdir()
+    records = read_dataset(f"{tmp_path}/*", "tfrecord", "train")
+    assert [Path(s).name for s in records.shards] == list(counts) and len(records) == 8
+    (tmp_path / "notes.txt").write_text("These are notes about the records, not records.")
+    with pytest.raises(DatasetError, match=rf"^tfrecord: {tmp_path}/notes\.txt: cannot be read "
+                                           r"as TFRecords \(corrupted record at 0"):
+        read_dataset(f"{tmp_path}/*", "tfrecord", "train")
+
+
+def test_a_conversion_replaces_the_earlier_one_and_touches_no_other_file(face_folder,
+                                                                         tmp_path):
+    index = read_dataset(str(face_folder.root), "openface", "train")
+    out = tmp_path / "records"
+    for shards in (3, 2):
+        with conversion_folder(str(out)) as staging:
+            counts = write_shards(index.paths, index.aus, staging, "train", shards)
+            write_metadata(staging, {"shards": counts})
+        (out / "notes.txt").write_text("mine")
+        (out / "train-00000-of-00002.tfrecord.bak").write_bytes(b"not the converter's")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "dataset.json", "notes.txt", "train-00000-of-00002.tfrecord",
+        "train-00000-of-00002.tfrecord.bak", "train-00001-of-00002.tfrecord"]
+    with pytest.raises(KeyboardInterrupt), conversion_folder(str(out)) as staging:
+        write_shards(index.paths[:2], index.aus[:2], staging, "train", 1)
+        raise KeyboardInterrupt  # Ctrl-C half-way: the earlier conversion stays whole
+    assert len(read_dataset(str(out), "tfrecord", "train")) == 8
+    assert sorted(p.name for p in out.iterdir())[:3] == [
+        "dataset.json", "notes.txt", "train-00000-of-00002.tfrecord"]
