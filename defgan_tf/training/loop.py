@@ -20,7 +20,7 @@ from defgan_tf import losses
 from defgan_tf.aus import PRESETS
 from defgan_tf.config import Config, ConfigError, save_config
 from defgan_tf.data.pipeline import make_dataset_from_config
-from defgan_tf.data.readers import DatasetIndex, available_splits, read_dataset
+from defgan_tf.data.readers import DatasetError, DatasetIndex, available_splits, read_dataset
 from defgan_tf.metrics import MetricOptions, build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
 from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
@@ -160,7 +160,12 @@ def _sample_batch(config: Config, train_index: DatasetIndex
     stride = max(1, min(16, len(index) // SAMPLE_FACES))
     dataset = make_dataset_from_config(config, split=split, training=False, index=index,
                                        batch_size=min(len(index), stride * SAMPLE_FACES))
-    batch = next(iter(dataset))
+    try:
+        batch = next(iter(dataset))
+    except StopIteration:  # every image failed to decode (TFRecords are not re-validated)
+        raise DatasetError(f"the dataset at {index.root}: no image of split {split!r} could "
+                           "be decoded. Check the files, or convert the dataset again with "
+                           "`defgan-data tfrecord` (it validates every image).") from None
     faces = batch["image"].numpy()[::stride][:SAMPLE_FACES]
     sources = batch["source_aus"].numpy()[::stride][:SAMPLE_FACES]
     targets = np.stack([PRESETS[name] for name in SAMPLE_EXPRESSIONS]).astype(np.float32)

@@ -211,6 +211,29 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_tfrecords_whose_images_do_not_decode_are_one_line(tmp_path, capsys,
+                                                            tiny_config_overrides):
+    from defgan_tf import train
+    from defgan_tf.data.tfrecord import write_metadata, write_shards
+
+    corrupt = []
+    for k in range(8):
+        corrupt.append(tmp_path / f"{k}.png")
+        corrupt[-1].write_bytes(b"not a png")
+    records = str(tmp_path / "records")
+    write_metadata(records, {"shards": write_shards(
+        [str(p) for p in corrupt], np.zeros((8, 17), np.float32), records, "train", 1)})
+    overrides = [o for o in tiny_config_overrides if not o.startswith("data.")]
+    argv = ["--out", str(tmp_path / "run"), "--no-progress"]
+    for override in [*overrides, "data.format=tfrecord", f"data.path={records}"]:
+        argv += ["--set", override]
+    assert train.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: the dataset at {records}: no image of split 'train' could be decoded. Check "
+        "the files, or convert the dataset again with `defgan-data tfrecord` (it validates "
+        "every image).\n")
+
+
 def test_ctrl_c_before_the_first_step_exits_130_with_a_message(tmp_path, monkeypatch, capsys):
     from defgan_tf import train
 
