@@ -24,6 +24,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import at_least, positive_int
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "ablation"
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
@@ -131,18 +134,18 @@ def table(runs: dict[str, list[Path]], results: dict[Path, dict]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1],
+    parser.add_argument("--seeds", nargs="+", type=at_least(0), default=[0, 1],
                         help="seeds of defgan and texture_only (the others run seed 0)")
     parser.add_argument("--runs", default="runs/ablation", help="folder of the run directories")
     parser.add_argument("--au-regressor", help="for au_error (python -m "
                         "defgan_tf.metrics.au_regressor)")
-    parser.add_argument("--faces", type=int, default=50, help="test faces per evaluation")
+    parser.add_argument("--faces", type=positive_int, default=50, help="test faces per evaluation")
     parser.add_argument("--no-train", action="store_true", help="evaluate and tabulate only")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runs = {v: [ROOT / args.runs / f"{v}-s{s}"
                 for s in (args.seeds if v in ("defgan", "texture_only") else args.seeds[:1])]
             for v in args.variants}

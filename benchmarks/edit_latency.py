@@ -17,9 +17,14 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import positive_int
 
 
 def _timed(function, repeats: int) -> tuple[float, object]:
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="run directory, SavedModel directory or .tflite (repeatable)")
     parser.add_argument("--config", default="configs/quickstart.yaml",
                         help="without --model: time an untrained model of this config")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=positive_int, default=10)
     parser.add_argument("--detector", default="hog")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

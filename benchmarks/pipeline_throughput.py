@@ -15,8 +15,10 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -27,6 +29,9 @@ from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import read_dataset
 from defgan_tf.data.synthetic import write_dataset
 from defgan_tf.data.tfrecord import write_shards
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import positive_int
 
 
 def images_per_second(dataset: tf.data.Dataset, batch: int, batches: int) -> float:
@@ -40,14 +45,15 @@ def images_per_second(dataset: tf.data.Dataset, batch: int, batches: int) -> flo
     return batch * batches / (time.perf_counter() - start)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=1000, help="faces rendered")
-    parser.add_argument("--size", type=int, default=128, help="image side")
-    parser.add_argument("--batch", type=int, default=25, help="batch size")
-    parser.add_argument("--batches", type=int, default=120, help="timed batches per stream")
-    parser.add_argument("--shards", type=int, default=8, help="TFRecord shards")
-    args = parser.parse_args()
+    parser.add_argument("--count", type=positive_int, default=1000, help="faces rendered")
+    parser.add_argument("--size", type=positive_int, default=128, help="image side")
+    parser.add_argument("--batch", type=positive_int, default=25, help="batch size")
+    parser.add_argument("--batches", type=positive_int, default=120,
+                        help="timed batches per stream")
+    parser.add_argument("--shards", type=positive_int, default=8, help="TFRecord shards")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, "faces")
         write_dataset(folder, count=args.count, size=args.size, seed=0, progress=False)

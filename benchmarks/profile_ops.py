@@ -18,6 +18,7 @@ import argparse
 import collections
 import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -28,6 +29,9 @@ from tensorflow.tsl.profiler.protobuf import xplane_pb2
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import load_config
 from defgan_tf.models import build_defgan
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import positive_int
 
 OP_EVENT = re.compile(r"^[^\s:]+:([A-Za-z_]\w*)$")
 
@@ -53,15 +57,15 @@ def op_time_by_type(xspace_path: Path) -> collections.Counter:
     return totals
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", default="texture_only", choices=("texture_only", "defgan"))
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--width", type=int, default=32)
-    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--size", type=positive_int, default=64)
+    parser.add_argument("--width", type=positive_int, default=32)
+    parser.add_argument("--calls", type=positive_int, default=50)
     parser.add_argument("--logdir", help="where the trace goes (default: a temporary folder)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config = load_config("configs/quickstart.yaml", [
         f"model.mode={args.mode}", f"model.image_size={args.size}",
         f"model.generator_width={args.width}", f"model.critic_width={args.width}",

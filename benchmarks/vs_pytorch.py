@@ -20,7 +20,9 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +35,9 @@ from torch import nn
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import load_config
 from defgan_tf.models.build import build_defgan
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import positive_int
 
 BATCH = 8
 SETTINGS = ((64, 16), (64, 32), (128, 64))  # (image size, width) the issue names
@@ -211,14 +216,14 @@ def compare(size: int, width: int, rounds: int, steps: int, infers: int) -> dict
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="64² width 16 only, short rounds")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds")
-    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+    parser.add_argument("--rounds", type=positive_int, default=3, help="alternating timed rounds")
+    parser.add_argument("--threads", type=positive_int, default=os.cpu_count(),
                         help="intra-op threads for both frameworks (default: all CPUs)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     settings = SETTINGS[:1] if args.quick else SETTINGS

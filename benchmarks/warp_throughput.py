@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,6 +25,9 @@ import keras
 import tensorflow as tf
 
 from defgan_tf.ops.warp import warp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
+from benchmarks.arguments import positive_int
 
 
 def map_coordinates_warp(image: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:
@@ -128,14 +133,14 @@ def interleaved_throughput(fns: dict, args, batch: int, seconds: float, rounds: 
     return {name: round(rate, 1) for name, rate in best.items()}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=25)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--batch", type=positive_int, default=25)
+    parser.add_argument("--size", type=positive_int, default=128)
+    parser.add_argument("--channels", type=positive_int, default=3)
     parser.add_argument("--seconds", type=float, default=1.0, help="per timed turn")
-    parser.add_argument("--rounds", type=int, default=5, help="turns per candidate")
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=positive_int, default=5, help="turns per candidate")
+    args = parser.parse_args(argv)
 
     image = tf.random.stateless_uniform(
         (args.batch, args.size, args.size, args.channels), seed=(0, 1), minval=-1, maxval=1)

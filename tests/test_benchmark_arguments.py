@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 
 from benchmarks import __main__ as suite
-from benchmarks import identity_throughput, synthetic_throughput, train_throughput
+from benchmarks import (
+    ablation,
+    edit_latency,
+    identity_throughput,
+    pipeline_throughput,
+    profile_ops,
+    synthetic_throughput,
+    train_throughput,
+    warp_throughput,
+)
 
 
 @pytest.mark.parametrize(("script", "argv", "message"), [
@@ -24,6 +33,12 @@ from benchmarks import identity_throughput, synthetic_throughput, train_throughp
     (suite, ["--only", "model_summary, warp"],
      "argument --only: unknown benchmark 'warp'. Valid: model_summary, warp_throughput,"),
     (suite, ["--only", "warp"], "Did you mean warp_throughput?"),
+    (warp_throughput, ["--batch", "0"], "argument --batch: must be ≥ 1, received 0"),
+    (pipeline_throughput, ["--shards", "-2"], "argument --shards: must be ≥ 1, received -2"),
+    (profile_ops, ["--calls", "0"], "argument --calls: must be ≥ 1, received 0"),
+    (edit_latency, ["--repeats", "0"], "argument --repeats: must be ≥ 1, received 0"),
+    (ablation, ["--seeds", "0", "-1"], "argument --seeds: must be ≥ 0, received -1"),
+    (ablation, ["--faces", "0"], "argument --faces: must be ≥ 1, received 0"),
 ])
 def test_a_bad_argument_is_one_usage_line(script, argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
