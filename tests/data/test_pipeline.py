@@ -265,7 +265,7 @@ _MIRRORED = textwrap.dedent("""
 def test_works_under_mirrored_strategy_on_two_logical_cpus(face_folder):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run([sys.executable, "-c", _MIRRORED, str(face_folder.root)],
-                            capture_output=True, text=True, env=env, timeout=120)
+                            capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"replicas": 2, "shapes": [[3, 16, 16, 3], [3, 16, 16, 3]],

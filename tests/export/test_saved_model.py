@@ -50,7 +50,7 @@ def fresh_outputs(saved_model_dir, held_out_faces, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, str(folder / "script.py"), str(saved_model_dir),
                     str(folder / "inputs.npz"), str(folder / "outputs.npz")],
-                   cwd=folder, env=env, check=True, timeout=120)
+                   cwd=folder, env=env, check=True, timeout=300)
     return inputs, dict(np.load(folder / "outputs.npz"))
 
 
