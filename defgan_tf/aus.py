@@ -249,12 +249,17 @@ def _read_presets_yaml(path: Path) -> dict[str, np.ndarray]:
     return table
 
 
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return f"not a UTF-8 text file ({error.reason} at byte {error.start})"
+
+
 def _read_presets_csv(path: Path) -> dict[str, np.ndarray]:
     try:
         return _read_presets_rows(path)
     except UnicodeDecodeError as error:
-        raise _preset_error(str(path), f"not a UTF-8 text file ({error.reason} at byte "
-                            f"{error.start})") from None
+        raise _preset_error(str(path), _not_utf8(error)) from None
+    except csv.Error as error:  # e.g. a field over csv's size limit: not a presets table
+        raise _preset_error(str(path), f"not a readable CSV ({error})") from None
 
 
 def _read_presets_rows(path: Path) -> dict[str, np.ndarray]:
@@ -405,9 +410,33 @@ def read_openface_csv(lines: Iterable[str], source: str, min_confidence: float =
         An OpenFaceTable; rows' `aus` are intensity / 5 in [0, 1].
 
     Raises:
-        OpenFaceFormatError: the header lacks one of the 17 AU columns.
+        OpenFaceFormatError: the header lacks one of the 17 AU columns (`missing` names
+            them), or the text is not a readable CSV (`missing` is empty).
     """
     reader = csv.reader(lines)
+    try:
+        return _openface_table(reader, source, min_confidence, suffix)
+    except csv.Error as error:  # e.g. a field over csv's size limit: a broken file
+        raise OpenFaceFormatError(f"{source}: line {reader.line_num}: not a readable CSV "
+                                  f"({error}).", []) from None
+
+
+def read_openface_file(path: str | Path, min_confidence: float = 0.0,
+                       suffix: str = "_r") -> OpenFaceTable:
+    """`read_openface_csv` on a local file, read as UTF-8 (a byte-order mark allowed).
+
+    Raises:
+        OpenFaceFormatError: the file is not UTF-8 text, not a CSV, or lacks AU columns.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return read_openface_csv(handle, str(path), min_confidence, suffix)
+    except UnicodeDecodeError as error:
+        raise OpenFaceFormatError(f"{path}: {_not_utf8(error)}.", []) from None
+
+
+def _openface_table(reader, source: str, min_confidence: float, suffix: str
+                    ) -> OpenFaceTable:
     header = [name.strip() for name in next(reader, [])]
     position = {name: i for i, name in enumerate(header)}
     missing = [code + suffix for code in AU_CODES if code + suffix not in position]
@@ -470,8 +499,7 @@ def presets_from_openface(csv_files: Sequence[str | Path], labels: Sequence[str]
                          f"{len(csv_files)} files and {len(labels)} labels.")
     pooled: dict[str, list[np.ndarray]] = {}
     for path, label in zip(csv_files, labels):
-        with open(path, newline="") as handle:
-            table = read_openface_csv(handle, str(path), min_confidence)
+        table = read_openface_file(path, min_confidence)
         pooled.setdefault(_normalise(label), []).extend(row.aus for row in table.rows)
     empty = [label for label, rows in pooled.items() if not rows]
     if empty:

@@ -114,31 +114,42 @@ def expand_inputs(patterns: list[str]) -> list[pathlib.Path]:
     return paths
 
 
+def _parse_aus_flag(flag: str, text: str) -> np.ndarray:
+    """AU values of --aus / --source-aus; empty text (an unset shell variable) is refused
+    rather than read as "every AU 0"."""
+    if not text.strip():
+        raise ValueError(f"{flag} is empty; give AU=value pairs, e.g. {flag} AU12=0.9,AU06=0.6 "
+                         "(for a neutral face: --expression neutral).")
+    return au_vocabulary.parse_aus(text)
+
+
 def _job(args: argparse.Namespace, presets) -> Job:
     """Validates the target and source once, before any input is read."""
     source = None
-    if args.source_aus:
-        source = au_vocabulary.parse_aus(args.source_aus)
+    if args.source_aus is not None:
+        source = _parse_aus_flag("--source-aus", args.source_aus)
     elif args.openface_csv:
         path = pathlib.Path(args.openface_csv)
         if not path.is_file():
             raise ValueError(f"--openface-csv {str(path)!r}: no such file.")
-        with path.open() as lines:
-            table = au_vocabulary.read_openface_csv(lines, str(path))
+        table = au_vocabulary.read_openface_file(path)
         if not table.rows:
-            raise ValueError(f"{path}: no usable row ({len(table.skipped)} skipped).")
+            raise ValueError(f"{path}: no usable row ({len(table.untracked)} without a "
+                             f"tracked face, {len(table.bad)} with bad values).")
         source = table.rows[0].aus
-    if args.expression:
+    # `is not None`, not truthiness: an empty value (an unset shell variable) is an error
+    # of that flag, not a fall-through to the next mode
+    if args.expression is not None:
         au_vocabulary.get_expression(args.expression, presets)
         return Job(args.expression.lower(), None, source)
-    if args.aus:
-        au_vocabulary.parse_aus(args.aus)
+    if args.aus is not None:
+        _parse_aus_flag("--aus", args.aus)
         return Job("edited", None, source)
     if args.intensity != 1.0 or args.keep_others:
         flag = "--intensity" if args.intensity != 1.0 else "--keep-others"
         raise ValueError(f"{flag} scales an --expression or --aus target; --sweep, "
                          "--all-expressions and --animate set their own AUs.")
-    if args.sweep:
+    if args.sweep is not None:
         code = au_vocabulary.AU_CODES[au_vocabulary.au_index(args.sweep)]
         return Job(f"sweep_{code}", ".png", source)
     if args.all_expressions:
@@ -216,15 +227,17 @@ def edit_one(editor, args: argparse.Namespace, job: Job, input_path: pathlib.Pat
         return len(editor.find_faces(image, args.face_index))
     result = editor.edit(image, **target, source_aus=job.source_aus,
                          face_index=args.face_index, return_maps=args.debug)
-    _write(out_path, result.image, args.overwrite)
+    debug_paths = [out_path.with_name(f"{out_path.stem}_debug_face{k}.png")
+                   for k in range(len(result.faces) if args.debug else 0)]
+    for path in [out_path, *debug_paths]:  # all refused, or all written
+        _refuse_existing(path, args.overwrite)
+    media.write_image(out_path, result.image, media.read_metadata(input_path))
     if args.debug:
         from defgan_tf.editing.visualize import labelled_grid
 
-        for k, face in enumerate(result.faces):
+        for face, debug_path in zip(result.faces, debug_paths):
             maps = face.debug_images()
-            debug_path = out_path.with_name(f"{out_path.stem}_debug_face{k}.png")
-            _write(debug_path, labelled_grid([list(maps.values())], list(maps)),
-                   args.overwrite)
+            media.write_image(debug_path, labelled_grid([list(maps.values())], list(maps)))
     return len(result.faces)
 
 
@@ -268,8 +281,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "different names or edit them with separate --out folders.")
             faces += edit_one(editor, args, job, input_path, out_path)
             written[resolved] = input_path
-        except (ValueError, OSError) as error:
+        except Exception as error:  # one bad input, whatever its error, must not stop the rest
             message = str(error).removeprefix(f"{input_path}: ")
+            if not isinstance(error, (ValueError, OSError)):  # not one of our messages
+                message = f"{type(error).__name__}: {message}"
             print(f"error: {input_path}: {message}", file=sys.stderr)
             failures.append((input_path, message))
             continue

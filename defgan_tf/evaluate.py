@@ -114,10 +114,13 @@ def write_figures(edits: EditSet, edit, results: dict[str, Any], out: Path
                                          out / "au_sweep.png"),
             "difference heatmaps": figures.difference_heatmaps(edits, out / "differences.png")}
     for name, label in (("identity", "descriptor distance"), ("au_error", "AU MAE")):
+        path = out / f"{name}_per_expression.png"
         if name in results:
             made[f"{name} per expression"] = figures.expression_bars(
                 {b: r["per_expression"] for b, r in results[name].items()
-                 if "per_expression" in r}, label, out / f"{name}_per_expression.png")
+                 if "per_expression" in r}, label, path)
+        else:  # an earlier evaluation's, which this report.md would not describe
+            path.unlink(missing_ok=True)
     return {name: path.name for name, path in made.items()}
 
 
@@ -221,6 +224,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.out = default_out(args)
     if args.faces < 1:
         parser.error(f"--faces must be ≥ 1. Received: {args.faces}")
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be ≥ 1. Received: {args.batch_size}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be in [0, 2^32). Received: {args.seed}")
+    # checked before the model runs, not after minutes of edits
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder.")
+    for flag, path in (("--au-regressor", args.au_regressor),
+                       ("--inception-weights", args.inception_weights)):
+        if path is not None and not Path(path).is_file():
+            parser.error(f"{flag} {path}: no such file.")
     if args.single_au is not None and args.expressions is not None:
         parser.error("--single-au edits one AU at a time; it replaces --expressions.")
     if args.single_au is not None and not CHANGED_AU_THRESHOLD < args.single_au <= 1:
@@ -235,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         summary = evaluate(args)
-    except (MetricUnavailableError, BackendError, ValueError, FileNotFoundError) as error:
+    except (MetricUnavailableError, BackendError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}/metrics.json, report.md and figures "

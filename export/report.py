@@ -20,6 +20,7 @@ import numpy as np
 
 from defgan_tf import files
 from defgan_tf.aus import NUM_AUS
+from export.arguments import positive_int
 from export.saved_model import ExportError, load_for_export
 from export.tflite import QUANTIZATIONS, dataset_faces, write_tflite_variants
 
@@ -120,8 +121,15 @@ def build_report(run_dir: str | Path, out_dir: str | Path, faces: int = 16, runs
 
     Returns:
         The report: {"run", "config_hash", "image_size", "faces", "variants": {q: {...}}}.
+
+    Raises:
+        ExportError: `out_dir` is a file (checked before the slow part), the run or its
+            data cannot be read, or an export fails.
     """
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"--out {out_dir} is a file; give a folder for the exports and "
+                          "the report.")
     config, model = load_for_export(run_dir)
     calibration = dataset_faces(config, config.export.representative_samples, data_path)
     held_out = dataset_faces(config, faces, data_path, split="test")
@@ -174,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                     "and its LiteRT latency.")
     parser.add_argument("--run", required=True, help="training run directory")
     parser.add_argument("--out", default=None, help="output folder (default: RUN/export)")
-    parser.add_argument("--faces", type=int, default=16, help="held-out faces for parity")
-    parser.add_argument("--runs", type=int, default=50, help="timed calls per latency")
+    parser.add_argument("--faces", type=positive_int, default=16,
+                        help="held-out faces for parity")
+    parser.add_argument("--runs", type=positive_int, default=50,
+                        help="timed calls per latency")
     parser.add_argument("--data", default=None, help="dataset folder (default: data.path)")
     args = parser.parse_args(argv)
     out = Path(args.out) if args.out else Path(args.run) / "export"

@@ -11,8 +11,11 @@ garbage; the tests load every export in a fresh process and compare with Keras.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
 import sys
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import keras
@@ -142,6 +145,54 @@ def signature_keys(*, uint8: bool = True, edit_to: bool = True
             for name, (inputs, outputs) in table.items()}
 
 
+def check_saved_model_out(out_dir: str | Path) -> Path:
+    """Refuses an output folder a SavedModel cannot be written to, before the slow part.
+
+    A file there would only fail after loading and tracing (TensorFlow's
+    FailedPreconditionError), and a folder of other files would get the export mixed in
+    among them. A new or empty folder, or an earlier export (it holds
+    `defgan_export.json`), is fine: `write_saved_model` replaces the latter whole.
+
+    Raises:
+        ExportError: `out_dir` is a file, or a non-empty folder that is not an export.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"--out {out_dir} is a file; a SavedModel is a folder. Choose a new "
+                          "or empty folder, or an earlier export to replace.")
+    if (out_dir.is_dir() and any(out_dir.iterdir())
+            and not (out_dir / SAVED_MODEL_METADATA).is_file()):
+        raise ExportError(f"--out {out_dir} holds other files and is not an earlier export "
+                          f"(no {SAVED_MODEL_METADATA}). Choose a new or empty folder.")
+    return out_dir
+
+
+@contextlib.contextmanager
+def _staged_folder(out_dir: Path) -> Iterator[Path]:
+    """Yields a hidden sibling of `out_dir` to write into; swaps it in once complete.
+
+    A SavedModel is several files (saved_model.pb, variables/, assets/, the metadata):
+    written straight into `out_dir`, an export interrupted while replacing an earlier
+    one would leave a mix of the two that loads, wrongly. Until the swap (two renames in
+    one folder) `out_dir` keeps the earlier export; on an exception (Ctrl-C included) the
+    hidden folder is removed. Only a crash between the two renames could leave the
+    earlier export aside, under its hidden `.NAME.replaced-*` name.
+    """
+    out_dir = out_dir.resolve()  # `--out .` has no name to put beside it
+    tag = uuid.uuid4().hex[:8]
+    staging = out_dir.parent / f".{out_dir.name}.partial-{tag}"
+    replaced = out_dir.parent / f".{out_dir.name}.replaced-{tag}"
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield staging
+        if out_dir.exists():
+            out_dir.rename(replaced)
+        staging.rename(out_dir)
+        shutil.rmtree(replaced, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_saved_model(model: DefGAN, config: Config, out_dir: str | Path, *,
                       batch_size: int | None = None, uint8: bool = True,
                       edit_to: bool = True) -> Path:
@@ -149,25 +200,34 @@ def write_saved_model(model: DefGAN, config: Config, out_dir: str | Path, *,
 
     Args:
         model, config: from `load_for_export`.
-        out_dir: the SavedModel directory to write (created if missing).
+        out_dir: the SavedModel directory to write: new, empty, or an earlier export,
+            which is replaced whole once the new one is complete (`check_saved_model_out`).
         batch_size, uint8, edit_to: see `build_archive`.
 
     Returns:
         `out_dir` as a Path.
+
+    Raises:
+        ExportError: `out_dir` is a file or a folder of other files.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_saved_model_out(out_dir)
     archive = build_archive(model, config.model.image_size, batch_size=batch_size, uint8=uint8,
                             edit_to=edit_to)
-    archive.write_out(str(out_dir), verbose=False)
     signatures = signature_keys(uint8=uint8, edit_to=edit_to)
-    write_metadata(out_dir / SAVED_MODEL_METADATA,
-                   build_metadata(config, fmt="saved_model", weights=model.held_weights,
-                                  signatures=signatures))
+    with _staged_folder(out_dir) as staging:
+        archive.write_out(str(staging), verbose=False)
+        write_metadata(staging / SAVED_MODEL_METADATA,
+                       build_metadata(config, fmt="saved_model", weights=model.held_weights,
+                                      signatures=signatures))
     return out_dir
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, use_ema: bool | None = None) -> Path:
-    """`load_for_export` + `write_saved_model` with the serving defaults (dynamic batch)."""
+    """`load_for_export` + `write_saved_model` with the serving defaults (dynamic batch).
+
+    `out_dir` is checked first: a bad one fails in a moment, not after the load and trace.
+    """
+    check_saved_model_out(out_dir)
     config, model = load_for_export(run_dir, use_ema)
     return write_saved_model(model, config, out_dir)
 

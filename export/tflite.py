@@ -28,6 +28,7 @@ from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import DatasetError, read_dataset
 from defgan_tf.files import write_bytes
 from defgan_tf.models import DefGAN
+from export.arguments import positive_int
 from export.metadata import build_metadata, sidecar_path, write_metadata
 from export.saved_model import ExportError, load_for_export, write_saved_model
 
@@ -43,6 +44,26 @@ def check_quantization(quantization: str) -> str:
         raise ExportError(f"quantization must be one of {', '.join(QUANTIZATIONS)}. "
                           f"Received: {quantization!r}.{did_you_mean(quantization, QUANTIZATIONS)}")
     return quantization
+
+
+def check_tflite_out(out_file: str | Path) -> Path:
+    """Refuses a .tflite path that could not be written or opened, before the slow part.
+
+    A folder there fails only at the write, after tracing and converting; a name without
+    the `.tflite` suffix would be written, but the editors (`defgan-edit --model`) open a
+    model by that suffix and would refuse it.
+
+    Raises:
+        ExportError: `out_file` is a folder or lacks the `.tflite` suffix.
+    """
+    out_file = Path(out_file)
+    if out_file.is_dir():
+        raise ExportError(f"--out {out_file} is a folder; give the .tflite file to write, "
+                          f"e.g. --out {out_file / 'defgan.tflite'}.")
+    if out_file.suffix != ".tflite":
+        raise ExportError(f"--out {out_file} does not end in .tflite, which the editors "
+                          f"require to open it; e.g. --out {out_file}.tflite.")
+    return out_file
 
 
 def dataset_faces(config: Config, count: int, data_path: str | Path | None = None,
@@ -273,9 +294,14 @@ def write_tflite_variants(model: DefGAN, config: Config, files: dict[str, str | 
 
     Returns:
         quantization → written path.
+
+    Raises:
+        ExportError: a bad quantization or path (`check_tflite_out`), no LiteRT, or a
+            failed conversion.
     """
-    for quantization in files:
+    for quantization, out_file in files.items():
         check_quantization(quantization)
+        check_tflite_out(out_file)
     _litert_interpreter()  # before the minutes of tracing and converting
     written = {}
     with tempfile.TemporaryDirectory(prefix="defgan_tflite_") as tmp:
@@ -314,8 +340,13 @@ def _write_with_sidecar(content: bytes, meta: dict, out_file: Path) -> Path:
 def export_run(run_dir: str | Path, out_file: str | Path, quantization: str = "fp32",
                data_path: str | Path | None = None, samples: int | None = None,
                use_ema: bool | None = None) -> Path:
-    """Loads a run and writes one TFLite variant (calibrating int8 on its training faces)."""
+    """Loads a run and writes one TFLite variant (calibrating int8 on its training faces).
+
+    The quantization and `out_file` are checked first, so a mistake in either costs a
+    moment, not the load, trace and conversion.
+    """
     check_quantization(quantization)
+    check_tflite_out(out_file)
     config, model = load_for_export(run_dir, use_ema)
     faces = None
     if quantization == "int8":
@@ -335,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quant", default="fp32", help=f"one of {', '.join(QUANTIZATIONS)}")
     parser.add_argument("--data", default=None,
                         help="int8: calibration dataset folder (default: the run's data.path)")
-    parser.add_argument("--samples", type=int, default=None,
+    parser.add_argument("--samples", type=positive_int, default=None,
                         help="int8: calibration faces (default: export.representative_samples)")
     parser.add_argument("--no-ema", action="store_true",
                         help="export the raw generator weights instead of their EMA")

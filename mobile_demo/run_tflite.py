@@ -5,7 +5,8 @@ No TensorFlow and no `defgan_tf` import: the model file and its sidecar JSON
 is the reference for porting the pre/post-processing to Kotlin, Swift or JavaScript.
 
     python -m mobile_demo.run_tflite --model defgan_int8.tflite --image me.jpg \\
-        --expression happy --out happy.png [--aus AU12=1,AU25=0.6] [--crop X,Y,W,H]
+        --expression happy --out happy.png [--aus AU12=1,AU25=0.6] [--crop X,Y,W,H] \\
+        [--overwrite]
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import cv2
@@ -22,6 +25,12 @@ import numpy as np
 FACE_MARGIN = 0.25
 """Grow the detector's box by this fraction on each side: the training crops show the
 whole head (chin, brows, some hair), the Haar box only the inner face."""
+
+MIN_CROP_INSIDE = 0.25
+"""Least fraction of a --crop box's area that must lie inside the photo. Beyond the
+photo the crop repeats its edge pixels, which the model has never seen; and since the
+inside part is at most the photo, the box is at most 4× the photo's area (each side at
+most 4× the photo's), which bounds the memory the crop takes."""
 
 
 class DemoError(ValueError):
@@ -42,8 +51,13 @@ class TFLiteEditor:
     """
 
     def __init__(self, model_path: str | Path, threads: int = 2):
-        from ai_edge_litert.interpreter import Interpreter
-
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            # The same advice as export.tflite gives; imported from there, it would pull
+            # TensorFlow into a demo meant to run without it.
+            raise DemoError("this demo runs the model with LiteRT: pip install "
+                            "'defgan-tf[litert]' (the ai-edge-litert package).") from None
         model_path = Path(model_path)
         sidecar = model_path.with_name(model_path.name + ".json")
         if not model_path.is_file():
@@ -163,10 +177,16 @@ def detect_face(rgb: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def crop_square(rgb: np.ndarray, box: tuple[int, int, int, int], size: int) -> np.ndarray:
-    """The box of `rgb` (edges replicated where it leaves the image) resized to size²."""
+    """The box of `rgb` (edges replicated where it leaves the image) resized to size².
+
+    Only the part of the box outside the image is padded, so the memory taken is the
+    box's, not the image's grown by the box on every side. The box must overlap the image.
+    """
     x, y, w, h = box
-    padded = cv2.copyMakeBorder(rgb, h, h, w, w, cv2.BORDER_REPLICATE)
-    patch = padded[y + h:y + 2 * h, x + w:x + 2 * w]
+    x0, y0 = max(x, 0), max(y, 0)
+    x1, y1 = min(x + w, rgb.shape[1]), min(y + h, rgb.shape[0])
+    patch = cv2.copyMakeBorder(rgb[y0:y1, x0:x1], y0 - y, y + h - y1, x0 - x, x + w - x1,
+                               cv2.BORDER_REPLICATE)
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 
 
@@ -182,7 +202,7 @@ def paste(rgb: np.ndarray, crop: np.ndarray, box: tuple[int, int, int, int]) -> 
 
 
 def _box(text: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-    """--crop's box; it must overlap the (H, W) image (crop_square pads one box around it)."""
+    """--crop's box; at least MIN_CROP_INSIDE of it must lie inside the (H, W) image."""
     try:
         x, y, w, h = (int(v) for v in text.split(","))
     except ValueError:
@@ -192,10 +212,82 @@ def _box(text: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     height, width = shape[:2]
     if not (-w < x < width and -h < y < height):
         raise DemoError(f"--crop {text} lies outside the {width}×{height} image.")
+    inside = (min(x + w, width) - max(x, 0)) * (min(y + h, height) - max(y, 0)) / (w * h)
+    if inside < MIN_CROP_INSIDE:
+        raise DemoError(f"--crop {text}: only {inside:.1%} of the box lies inside the "
+                        f"{width}×{height} image; at least {MIN_CROP_INSIDE:.0%} must. Give "
+                        "the face's box, grown by about a quarter on each side.")
     return x, y, w, h
 
 
+def _check_out(out: Path, image: Path, overwrite: bool) -> None:
+    """Refuses an --out that would fail or destroy something, before the model runs.
+
+    An extension OpenCV cannot encode used to fail only after the edit, with OpenCV's
+    traceback. An existing file is replaced only with --overwrite, and the --image
+    itself never: a typo would otherwise lose the photo.
+
+    Raises:
+        DemoError: saying which of these it is.
+    """
+    if out.is_dir():
+        raise DemoError(f"--out {out} is a folder; give an image file, e.g. {out / 'edited.png'}.")
+    try:
+        writable = bool(out.suffix) and cv2.haveImageWriter(str(out))
+    except cv2.error:  # a known codec left out of this OpenCV build (.exr)
+        writable = False
+    if not writable:
+        kind = f"{out.suffix} files" if out.suffix else "a name without an extension"
+        raise DemoError(f"--out {out}: OpenCV cannot write {kind}; use .png or .jpg.")
+    if not out.parent.is_dir():
+        raise DemoError(f"--out {out}: the folder {out.parent} does not exist.")
+    if out.exists() and image.exists() and os.path.samefile(out, image):
+        raise DemoError(f"--out {out} is the --image; write the edit to another file.")
+    if out.exists() and not overwrite:
+        raise DemoError(f"--out {out} exists; pass --overwrite to replace it.")
+
+
+def _write_image(out: Path, rgb: np.ndarray) -> None:
+    """Writes `rgb` to `out` atomically: encoded first, then a hidden file renamed onto it.
+
+    So a failed or interrupted write never leaves a truncated image, nor half of the
+    one it was replacing.
+    """
+    try:
+        ok, encoded = cv2.imencode(out.suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise DemoError(f"--out {out}: OpenCV cannot encode this image as "
+                        f"{out.suffix or 'a file without an extension'}; use .png or .jpg.")
+    partial = out.with_name(f".partial-{uuid.uuid4().hex[:8]}-{out.name}")
+    try:
+        partial.write_bytes(encoded.tobytes())
+        os.replace(partial, out)
+    except OSError as error:
+        raise DemoError(f"--out {out}: cannot write it ({error.strerror}).") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for --threads (≥ 1), a usage error at once.
+
+    LiteRT refuses 0 threads only when it loads the model, which read as a broken model.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer ≥ 1, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, received {value}")
+    return value
+
+
 def run(args: argparse.Namespace) -> Path:
+    """Edits the photo as `main`'s arguments say and writes it; returns the --out path."""
+    out = Path(args.out)
+    _check_out(out, Path(args.image), args.overwrite)
     editor = TFLiteEditor(args.model, threads=args.threads)
     bgr = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
     if bgr is None:
@@ -208,14 +300,12 @@ def run(args: argparse.Namespace) -> Path:
     if args.aus:
         target = editor.parse_aus(args.aus, base=target)
     maps = editor.edit(crop, target, source)
-    out = Path(args.out)
     if args.maps:
         mask = np.repeat(maps["mask"][..., None], 3, axis=-1)
         result = np.concatenate([crop, maps["deformed"], mask, maps["edited"]], axis=1)
     else:
         result = paste(rgb, maps["edited"], box)
-    if not cv2.imwrite(str(out), cv2.cvtColor(result, cv2.COLOR_RGB2BGR)):
-        raise DemoError(f"--out {out}: cannot write an image there (extension? folder?).")
+    _write_image(out, result)
     return out
 
 
@@ -226,15 +316,20 @@ def main(argv: list[str] | None = None) -> int:
                     "(ai-edge-litert + OpenCV only).")
     parser.add_argument("--model", required=True, help=".tflite file (sidecar .json beside it)")
     parser.add_argument("--image", required=True, help="photo to edit")
-    parser.add_argument("--out", required=True, help="image to write (.png, .jpg)")
+    parser.add_argument("--out", required=True, help="image to write (.png, .jpg); never "
+                                                     "the --image itself")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--expression", help="a preset from the sidecar (happy, sad, ...)")
     parser.add_argument("--aus", help="target AUs, e.g. AU12=0.8,AU25=0.5 (on top of "
                                       "--expression, else of the source AUs)")
     parser.add_argument("--source-aus", help="source AUs like --aus (default: estimated)")
-    parser.add_argument("--crop", help="face box X,Y,W,H in pixels (default: OpenCV detector)")
+    parser.add_argument("--crop", help="face box X,Y,W,H in pixels, at least a quarter of it "
+                                       "inside the photo (--crop=-8,... for a negative X; "
+                                       "default: OpenCV detector)")
     parser.add_argument("--maps", action="store_true",
                         help="write input | deformed | mask | edited crops instead of the photo")
-    parser.add_argument("--threads", type=int, default=2, help="LiteRT CPU threads")
+    parser.add_argument("--threads", type=_positive_int, default=2,
+                        help="LiteRT CPU threads (≥ 1)")
     args = parser.parse_args(argv)
     try:
         out = run(args)

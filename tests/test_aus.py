@@ -10,6 +10,7 @@ import pytest
 from defgan_tf.aus import (
     AU_CODES,
     PRESETS,
+    OpenFaceFormatError,
     UnknownAUError,
     UnknownExpressionError,
     au_index,
@@ -163,6 +164,9 @@ def test_load_presets_errors_name_the_file_line_and_value(tmp_path):
     with pytest.raises(ValueError, match=rf"^{csv}: not a UTF-8 text file \(invalid "
                        r"continuation byte at byte 11\)"):
         load_presets(csv)
+    csv.write_text("name,AU12\nwide," + "1" * 200_000 + "\n")
+    with pytest.raises(ValueError, match=rf"^{csv}: not a readable CSV \(field larger than"):
+        load_presets(csv)
     (tmp_path / "p.txt").write_text("x")
     with pytest.raises(ValueError, match=r"presets must be a \.yaml, \.yml or \.csv file"):
         load_presets(tmp_path / "p.txt")
@@ -190,6 +194,12 @@ def test_presets_from_openface_average_per_label(tmp_path):
         presets_from_openface([a, b, c], ["happy"])
     with pytest.raises(ValueError, match=r"no usable OpenFace row for expression\(s\) sad"):
         presets_from_openface([a], ["sad"], min_confidence=0.95)
+    c.write_bytes(b"\xef\xbb\xbf" + c.read_bytes())  # a spreadsheet's byte-order mark
+    np.testing.assert_allclose(presets_from_openface([c], ["sad"])["sad"], np.full(17, 0.1))
+    c.write_bytes(b"\xff\xfe" + c.read_bytes())  # UTF-16
+    with pytest.raises(OpenFaceFormatError, match=rf"^{c}: not a UTF-8 text file") as error:
+        presets_from_openface([c], ["sad"])
+    assert error.value.missing == []
 
 
 def test_read_openface_csv_lines_and_reasons():

@@ -77,6 +77,49 @@ def test_two_faces_jpeg_with_debug_maps(warm, tiny_run_dir, photos, tmp_path, ca
     assert media.read_image(tmp_path / debug[0]).shape == (18 + 96, 6 * 96, 3)
 
 
+def test_debug_maps_in_the_way_stop_the_edit_before_anything_is_written(
+        warm, tiny_run_dir, photos, tmp_path, capsys):
+    (tmp_path / "astronaut_happy_debug_face0.png").write_bytes(b"keep me")
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir,
+                          "--expression", "happy", "--out", tmp_path, "--debug")
+    assert status == 1 and "astronaut_happy_debug_face0.png exists; pass --overwrite" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["astronaut_happy_debug_face0.png"]
+
+
+def test_an_unexpected_error_fails_that_input_only(warm, tiny_run_dir, photos, tmp_path, capsys,
+                                                   monkeypatch):
+    from defgan_tf.editing.editor import Editor
+
+    real = Editor.edit
+
+    def edit(self, image, *args, **kwargs):
+        if image.shape[1] == 1024:  # two.jpg
+            raise RuntimeError("a library failed")
+        return real(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(Editor, "edit", edit)
+    status, out, err = _run(capsys, photos / "two.jpg", photos / "astronaut.png", "--model",
+                            tiny_run_dir, "--expression", "happy", "--out", tmp_path)
+    assert status == 1 and f"error: {photos / 'two.jpg'}: RuntimeError: a library failed" in err
+    assert "Edited 1 of 2 input(s)" in out and (tmp_path / "astronaut_happy.png").is_file()
+
+
+def test_a_photo_keeps_its_colour_profile_and_exif(warm, tiny_run_dir, tmp_path, capsys):
+    from PIL import ImageCms
+
+    photo = tmp_path / "phone.jpg"
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    image = Image.fromarray(skimage.data.astronaut())
+    exif = image.getexif()
+    exif[0x0110] = "Pixel 9"  # camera model
+    image.save(photo, quality=95, icc_profile=profile, exif=exif.tobytes())
+    status, _, _ = _run(capsys, photo, "--model", tiny_run_dir, "--expression", "happy")
+    assert status == 0
+    with Image.open(tmp_path / "phone_happy.jpg") as edited:
+        assert edited.info.get("icc_profile") == profile
+        assert edited.getexif().get(0x0110) == "Pixel 9"
+
+
 def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos, tmp_path, capsys):
     target = tmp_path / "out.png"
     target.write_bytes(b"keep me")
@@ -97,6 +140,11 @@ def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos
     (["--animate", "source"], "--animate needs at least two expressions, e.g. source,happy"),
     (["--sweep", "AU12", "--intensity", "0.5"], "--intensity scales an --expression or --aus"),
     (["--all-expressions", "--keep-others"], "--keep-others scales an --expression or --aus"),
+    # an unset shell variable: an error of that flag, not a fall-through to --animate
+    (["--expression", ""], "Unknown expression ''"),
+    (["--aus", " "], "--aus is empty; give AU=value pairs"),
+    (["--sweep", ""], "Unknown action unit ''"),
+    (["--expression", "happy", "--source-aus", ""], "--source-aus is empty"),
 ])
 def test_usage_errors_exit_2_before_any_input(warm, tiny_run_dir, photos, capsys, argv, message):
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, *argv)
@@ -167,6 +215,25 @@ def test_openface_csv_gives_the_source(warm, tiny_run_dir, photos, tmp_path, cap
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, "--aus",
                           "AU12=1", "--openface-csv", bad)
     assert status == 2 and "bad.csv: " in err and "AU02_r" in err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no usable row (1 without a tracked face, 0 with bad values)"),
+    (b"\xff\xd8\xff\xe0 a JPEG", "not a UTF-8 text file (invalid start byte at byte 0)"),
+    (b"frame," + b"x" * 200_000 + b"\n", "line 1: not a readable CSV (field larger than"),
+])
+def test_openface_csv_without_a_usable_row_is_one_line(warm, tiny_run_dir, photos, tmp_path,
+                                                        capsys, content, message):
+    csv = tmp_path / "openface.csv"
+    if content is None:  # OpenFace's output for a photo where it found no face
+        columns = ["frame", "face_id", "confidence", "success"] + [f"{c}_r" for c in AU_CODES]
+        csv.write_text(", ".join(columns) + "\n"
+                       + ", ".join(["1", "0", "0", "0"] + ["0"] * len(AU_CODES)) + "\n")
+    else:
+        csv.write_bytes(content)
+    status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir,
+                          "--expression", "happy", "--openface-csv", csv)
+    assert status == 2 and err.startswith(f"defgan-edit: error: {csv}: ") and message in err
 
 
 def test_checkpoint_that_does_not_fit_its_config(tiny_run_dir, photos, tmp_path, capsys):

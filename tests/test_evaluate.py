@@ -84,6 +84,23 @@ def test_default_output_folder_differs_per_measurement(options, folder, tmp_path
     assert parse_args(["--run", str(model), *options]).out == str(tmp_path / f"m_{folder}")
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    (["--batch-size", "0"], "--batch-size must be ≥ 1. Received: 0"),
+    (["--seed", "-1"], "--seed must be in [0, 2^32). Received: -1"),
+    (["--out", "{file}"], "--out {file} is a file; give a folder."),
+    (["--inception-weights", "{missing}"], "--inception-weights {missing}: no such file."),
+    (["--au-regressor", "{missing}"], "--au-regressor {missing}: no such file."),
+])
+def test_bad_arguments_are_one_usage_line_before_the_model_loads(tmp_path, capsys, options,
+                                                                 message):
+    names = {"file": tmp_path / "metrics.json", "missing": tmp_path / "typo.h5"}
+    names["file"].write_text("{}")
+    with pytest.raises(SystemExit) as stopped:
+        main(["--run", str(tmp_path), *(o.format(**names) for o in options)])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(message.format(**names))
+
+
 def test_explicit_metric_without_its_file_is_an_error(tiny_run_dir, capsys):
     assert main(["--run", str(tiny_run_dir), "--metrics", "au_error"]) == 2
     assert "--au-regressor" in capsys.readouterr().err
@@ -99,9 +116,14 @@ def test_default_metrics_skip_what_cannot_run():
 
 def test_real_format_data_runs_without_ground_truth(tiny_run_dir, tiny_data_dir, tmp_path):
     out = tmp_path / "eval"
+    out.mkdir()
+    (out / "au_error_per_expression.png").write_bytes(b"an earlier evaluation's")
+    (out / "notes.txt").write_text("the user's")
     assert main(["--run", str(tiny_run_dir), "--data", str(tiny_data_dir), "--format",
                  "openface", "--out", str(out), "--faces", "3", "--split", "all",
                  "--expressions", "happy", "--metrics", "concentration"]) == 0
+    assert not (out / "au_error_per_expression.png").exists()  # report.md does not list it
+    assert (out / "notes.txt").read_text() == "the user's"
     results = json.loads((out / "metrics.json").read_text())
     assert results["edits"] == 3 and results["metrics"] == {}
     assert results["skipped"] == {"concentration": "needs synthetic data (rendered ground truth)."}

@@ -201,8 +201,10 @@ def detect_faces(image: np.ndarray, detector: str = "hog", upsample: int = 1,
     image = np.ascontiguousarray(image)
     height, width = image.shape[:2]
     scale = min(1.0, max_side / max(height, width))
+    # max(1, ·): a 1×3000 strip scales to a 0-pixel side, which cv2.resize refuses
     search = image if scale == 1.0 else cv2.resize(
-        image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        image, (max(1, round(width * scale)), max(1, round(height * scale))),
+        interpolation=cv2.INTER_AREA)
     faces = []
     for box in _detect_boxes(search, detector, upsample):
         x0, y0, x1, y1 = (min(round(v / scale), limit)

@@ -192,7 +192,7 @@ class SavedModelBackend(Backend):
         self.image_size = int(shape[1])
         metadata = self.directory / SAVED_MODEL_METADATA
         if metadata.is_file():
-            self.weights = json.loads(metadata.read_text()).get("weights", Backend.weights)
+            self.weights = _read_json_object(metadata).get("weights", Backend.weights)
 
     def edit(self, image, source_aus, target_aus):
         out = self._edit(image=self._check_image(image),
@@ -208,9 +208,24 @@ class SavedModelBackend(Backend):
         return np.asarray(out["aus"])
 
 
-def _interpreter(path: pathlib.Path):
-    from ai_edge_litert.interpreter import Interpreter
+def _read_json_object(path: pathlib.Path) -> dict:
+    """An export's metadata file, which must hold one JSON object."""
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BackendError(f"{path}: not valid JSON ({error}); re-export the model.") from None
+    if not isinstance(meta, dict):
+        raise BackendError(f"{path}: expected a JSON object, found {type(meta).__name__}; "
+                           "re-export the model.")
+    return meta
 
+
+def _interpreter(path: pathlib.Path):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise BackendError("running a .tflite model needs LiteRT: pip install "
+                           "'defgan-tf[litert]' (the ai-edge-litert package).") from None
     if not path.is_file():
         raise BackendError(f"{path}: no such .tflite file.")
     try:
@@ -298,19 +313,20 @@ class TFLiteBackend(Backend):
     def __init__(self, path: str | pathlib.Path):
         path = pathlib.Path(path)
         sidecar = path.with_name(path.name + ".json")
-        try:
-            meta = json.loads(sidecar.read_text())
-        except FileNotFoundError:
+        if not sidecar.is_file():
             raise BackendError(f"{path}: the sidecar {sidecar.name} (AU order, image size, "
-                               "tensor names) is missing; re-export the model.") from None
-        except json.JSONDecodeError as error:
-            raise BackendError(f"{sidecar}: not valid JSON ({error}).") from None
-        codes = list(meta.get("au_codes", []))
-        if sorted(codes) != sorted(AU_CODES):
+                               "tensor names) is missing; re-export the model.")
+        meta = _read_json_object(sidecar)
+        codes = meta.get("au_codes", [])
+        if not isinstance(codes, list) or sorted(map(str, codes)) != sorted(AU_CODES):
             raise BackendError(f"{sidecar}: au_codes must list the {NUM_AUS} AUs "
                                f"{', '.join(AU_CODES)}; received {codes}.")
         self._order = [AU_CODES.index(code) for code in codes]
-        self.image_size = int(meta["image_size"])
+        size = meta.get("image_size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise BackendError(f"{sidecar}: image_size must be a positive whole number; "
+                               f"received {size!r}. Re-export the model.")
+        self.image_size = size
         self.weights = meta.get("weights", Backend.weights)
         self._graph = _graph(path, "edit", meta)
         actual = self._graph.input_shape("image")[1:3]
@@ -370,7 +386,7 @@ def load_backend(path: str | pathlib.Path, use_ema: bool = True) -> Backend:
         return KerasBackend.from_run(path, use_ema=use_ema)
     else:
         raise BackendError(
-            f"--model {str(path)!r} is not a model: expected a training run directory (with "
+            f"{str(path)!r} is not a model: expected a training run directory (with "
             "config.yaml and checkpoints/), a SavedModel directory (with saved_model.pb) or "
             "a .tflite file (with its .tflite.json sidecar).")
     if not use_ema:

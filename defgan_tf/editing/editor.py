@@ -373,23 +373,27 @@ class Editor:
         Args:
             frames: (H, W, 3) uint8 RGB frames.
             expression, aus, intensity, keep_others, source_aus: as in `edit`.
-            face_index: which face to follow, among the first frame's faces.
+            face_index: which face to follow (0 = largest, −1 = smallest), picked in the
+                first frame that shows that many faces.
             smoothing: weight of the past in [0, 1); 0 disables smoothing.
 
         Yields:
             Edited (H, W, 3) uint8 frames, one per input frame.
 
         Raises:
-            EditError: no frame showed a face (after the last frame).
+            EditError: no frame showed a face, or none showed enough faces for
+                `face_index` (after the last frame).
         """
         if not 0 <= smoothing < 1:
             raise EditError(f"smoothing must be in [0, 1); received {smoothing}.")
         track: Face | None = None
+        most_faces = 0
         source = None if source_aus is None else np.asarray(source_aus, np.float32)
         for frame in frames:
             found = [f for f in detect_faces(frame, self.detector)
                      if f.size >= self.min_face_size]
-            if track is None and len(found) > face_index:
+            most_faces = max(most_faces, len(found))
+            if track is None and -len(found) <= face_index < len(found):
                 track = found[face_index]
             elif track is not None and found:
                 nearest = min(found, key=lambda f: np.linalg.norm(
@@ -402,6 +406,10 @@ class Editor:
                 source = self.estimate_aus(self.align(frame, [track])[0])[0]
             yield self.edit(frame, expression, aus, intensity=intensity, keep_others=keep_others,
                             source_aus=source, faces=[track]).image
+        if track is None and most_faces:
+            raise EditError(f"--face-index {face_index} is out of range: no frame showed more "
+                            f"than {most_faces} face(s), numbered 0–{most_faces - 1} from the "
+                            "largest; nothing was edited.")
         if track is None:
             raise EditError("no face found in any frame; nothing was edited.")
 

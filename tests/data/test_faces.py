@@ -120,6 +120,8 @@ def test_two_faces_in_one_image(astronaut):
 def test_no_face_gives_empty_list():
     gray = np.full((200, 300, 3), 128, np.uint8)
     assert faces.detect_faces(gray) == []
+    # searched at 1024 px, a 1×3000 strip would be 0 px high: cv2.resize refuses that
+    assert faces.detect_faces(np.full((1, 3000, 3), 128, np.uint8)) == []
 
 
 def test_face_mask_is_feathered_and_zero_at_the_border():

@@ -74,6 +74,32 @@ def test_write_image_round_trips_png_and_keeps_jpeg_quality(tmp_path):
     assert np.abs(media.read_image(tmp_path / "out.jpg").astype(int) - image).mean() < 2
 
 
+def test_metadata_comes_back_with_orientation_reset_and_webp_is_lossless(tmp_path):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    image = Image.fromarray(_gradient()[:40])  # wider than tall
+    exif = image.getexif()
+    exif[media.EXIF_ORIENTATION] = 6  # the camera was turned: shown rotated 90°
+    exif[0x0110] = "Pixel 9"
+    image.save(tmp_path / "phone.jpg", icc_profile=profile, exif=exif.tobytes())
+    upright = media.read_image(tmp_path / "phone.jpg")
+    assert upright.shape[0] > upright.shape[1]
+    metadata = media.read_metadata(tmp_path / "phone.jpg")
+    for name in ("out.jpg", "out.png", "out.webp"):
+        media.write_image(tmp_path / name, upright, metadata)
+        with Image.open(tmp_path / name) as written:
+            assert written.info["icc_profile"] == profile
+            assert written.getexif()[media.EXIF_ORIENTATION] == 1
+            assert written.getexif()[0x0110] == "Pixel 9"
+        assert media.read_image(tmp_path / name).shape == upright.shape  # not turned again
+    np.testing.assert_array_equal(media.read_image(tmp_path / "out.webp"), upright)
+    media.write_image(tmp_path / "out.bmp", upright, metadata)  # BMP holds neither: ignored
+    assert media.read_metadata(tmp_path / "out.bmp") == {}
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    assert media.read_metadata(tmp_path / "broken.jpg") == {}
+
+
 def test_gif_and_mp4(tmp_path):
     frames = [np.full((32, 48, 3), v, np.uint8) for v in (0, 120, 240)]
     media.write_animation(tmp_path / "a.gif", frames, fps=10)

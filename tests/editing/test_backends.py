@@ -176,6 +176,40 @@ def test_tflite_sidecar_problems(tflite_file, tmp_path):
         without_head.estimate_aus(np.zeros((1, SIZE, SIZE, 3), np.float32))
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    ({"au_codes": list(AU_CODES)}, "image_size must be a positive whole number; received None"),
+    ({"au_codes": list(AU_CODES), "image_size": "32"}, "received '32'. Re-export"),
+    ([1, 2], "expected a JSON object, found list; re-export the model"),
+    ("{'au_codes': []}", "not valid JSON (Expecting property name"),
+])
+def test_tflite_sidecar_contents_are_checked(tflite_file, tmp_path, content, message):
+    copy = tmp_path / "model.tflite"
+    copy.write_bytes(tflite_file.read_bytes())
+    text = content if isinstance(content, str) else json.dumps(content)
+    (tmp_path / "model.tflite.json").write_text(text)
+    with pytest.raises(BackendError) as raised:
+        TFLiteBackend(copy)
+    assert str(raised.value).startswith(str(tmp_path / "model.tflite.json"))
+    assert message in str(raised.value)
+
+
+def test_saved_model_metadata_must_be_an_object(saved_model_dir, tmp_path):
+    copy = tmp_path / "saved_model"
+    shutil.copytree(saved_model_dir, copy)
+    (copy / "defgan_export.json").write_text("[1]")
+    with pytest.raises(BackendError, match=r"defgan_export.json: expected a JSON object, "
+                                           "found list"):
+        load_backend(copy)
+
+
+def test_tflite_without_litert_says_what_to_install(tflite_file, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    with pytest.raises(BackendError, match=r"pip install 'defgan-tf\[litert\]'"):
+        TFLiteBackend(tflite_file)
+
+
 def test_wrong_crop_size_and_unknown_path(keras_backend, tmp_path):
     with pytest.raises(BackendError, match=r"edits \(B, 32, 32, 3\) crops; received shape"):
         keras_backend.edit(np.zeros((1, 16, 16, 3)), np.zeros((1, 17)), np.zeros((1, 17)))

@@ -62,6 +62,18 @@ def test_face_index_out_of_range(editor, astronaut):
         editor.edit(astronaut, expression="happy", face_index=3)
 
 
+def test_video_face_index_out_of_range_says_how_many_faces_were_seen(editor, astronaut):
+    blank = np.full_like(astronaut, 90)
+    frames = editor.edit_frames([blank, astronaut, astronaut], expression="happy",
+                                face_index=1)
+    with pytest.raises(EditError, match=r"--face-index 1 is out of range: no frame showed more "
+                                        r"than 1 face\(s\), numbered 0–0"):
+        list(frames)
+    # −1 counts from the smallest, as for photos
+    edited = list(editor.edit_frames([blank, astronaut], expression="happy", face_index=-1))
+    assert np.array_equal(edited[0], blank) and not np.array_equal(edited[1], astronaut)
+
+
 def test_intensity_and_keep_others(editor):
     source = np.full((1, 17), 0.2, np.float32)
     half = editor.target_aus(source, aus="AU12=1", intensity=0.5)

@@ -41,3 +41,26 @@ def test_markdown_table_flags_a_missed_target():
                         "faces, 30 timed runs).")
     assert lines[-1] == ("| int8 | 3.500 | 28.0 | ≥ 30 (missed) | 0.067 | 26.00 / 38.00 "
                          "| 30.50 / 33.80 |")
+
+
+@pytest.mark.parametrize("flag", ["--faces", "--runs"])
+def test_cli_counts_below_one_are_usage_errors(flag, tmp_path, monkeypatch, capsys):
+    from export import report
+
+    monkeypatch.setattr(report, "build_report", lambda *a, **k: pytest.fail("exported"))
+    with pytest.raises(SystemExit) as exit_info:
+        report.main(["--run", str(tmp_path), flag, "0"])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: must be ≥ 1, received 0" in capsys.readouterr().err
+
+
+def test_cli_refuses_a_file_out_before_loading(tmp_path, monkeypatch, capsys):
+    from export import report
+
+    monkeypatch.setattr(report, "load_for_export", lambda *a, **k: pytest.fail("loaded"))
+    out = tmp_path / "afile"
+    out.write_text("mine")
+    assert report.main(["--run", str(tmp_path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out} is a file; give a folder for the exports and the report.\n")
+    assert out.read_text() == "mine"

@@ -113,3 +113,87 @@ def test_not_a_run_directory_is_an_export_error(tmp_path):
 
     with pytest.raises(ExportError, match="is not a run directory: it has no config.yaml"):
         load_for_export(tmp_path)
+
+
+def _no_load(*args, **kwargs):
+    pytest.fail("the run was loaded before --out was checked")
+
+
+def test_cli_refuses_a_file_out_before_loading(tmp_path, monkeypatch, capsys):
+    from export import saved_model
+
+    monkeypatch.setattr(saved_model, "load_for_export", _no_load)
+    out = tmp_path / "afile"
+    out.write_text("mine")
+    assert saved_model.main(["--run", str(tmp_path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out} is a file; a SavedModel is a folder. Choose a new or empty "
+        "folder, or an earlier export to replace.\n")
+    assert out.read_text() == "mine"
+
+
+def test_cli_refuses_a_folder_of_other_files(tmp_path, monkeypatch, capsys):
+    from export import saved_model
+
+    monkeypatch.setattr(saved_model, "load_for_export", _no_load)
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "me.png").write_text("mine")
+    assert saved_model.main(["--run", str(tmp_path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out} holds other files and is not an earlier export (no "
+        "defgan_export.json). Choose a new or empty folder.\n")
+    assert [p.name for p in out.iterdir()] == ["me.png"]
+
+
+class _FakeArchive:
+    """Writes a one-file 'SavedModel' (optionally failing after it): no tracing needed."""
+
+    def __init__(self, fail: bool = False):
+        self.fail = fail
+
+    def write_out(self, path, verbose=False):
+        os.makedirs(path)
+        with open(os.path.join(path, "saved_model.pb"), "w") as file:
+            file.write("new")
+        if self.fail:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture
+def earlier_export(tmp_path):
+    """An earlier export in tmp_path/sm: metadata, a model and a file only it had."""
+    out = tmp_path / "sm"
+    out.mkdir()
+    for name in ("defgan_export.json", "saved_model.pb", "only_in_old.txt"):
+        (out / name).write_text("old")
+    return out
+
+
+def _write_with(archive, out, monkeypatch):
+    import types
+
+    from defgan_tf.config import load_config
+    from export import saved_model
+
+    monkeypatch.setattr(saved_model, "build_archive", lambda *a, **k: archive)
+    return saved_model.write_saved_model(types.SimpleNamespace(held_weights="raw"),
+                                         load_config(None), out)
+
+
+def test_reexport_replaces_the_earlier_export_whole(earlier_export, monkeypatch):
+    _write_with(_FakeArchive(), earlier_export, monkeypatch)
+    assert sorted(p.name for p in earlier_export.iterdir()) == ["defgan_export.json",
+                                                                "saved_model.pb"]
+    assert (earlier_export / "saved_model.pb").read_text() == "new"
+    assert json.loads((earlier_export / "defgan_export.json").read_text())["format"] == \
+        "saved_model"
+    assert [p.name for p in earlier_export.parent.iterdir()] == ["sm"]  # no hidden leftovers
+
+
+def test_interrupted_reexport_leaves_the_earlier_export(earlier_export, monkeypatch):
+    with pytest.raises(KeyboardInterrupt):
+        _write_with(_FakeArchive(fail=True), earlier_export, monkeypatch)
+    assert {p.name: p.read_text() for p in earlier_export.iterdir()} == {
+        "defgan_export.json": "old", "saved_model.pb": "old", "only_in_old.txt": "old"}
+    assert [p.name for p in earlier_export.parent.iterdir()] == ["sm"]

@@ -100,3 +100,52 @@ def test_per_au_heads_convert_with_builtins_and_match_keras(tmp_path, decoder, t
     path = write_tflite(model, config, tmp_path / "per_au.tflite")
     result = parity(reference, tflite_edits(path, faces))
     assert result["max_abs_error"] <= MAX_ABS_ERROR["fp32"], result
+
+
+def _no_load(*args, **kwargs):
+    pytest.fail("the run was loaded before --out was checked")
+
+
+def test_cli_refuses_a_folder_out_before_loading(tmp_path, monkeypatch, capsys):
+    from export import tflite
+
+    monkeypatch.setattr(tflite, "load_for_export", _no_load)
+    out = tmp_path / "outdir"
+    out.mkdir()
+    assert tflite.main(["--run", str(tmp_path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out} is a folder; give the .tflite file to write, e.g. "
+        f"--out {out / 'defgan.tflite'}.\n")
+    assert list(out.iterdir()) == []
+
+
+def test_cli_refuses_an_out_without_the_tflite_suffix(tmp_path, monkeypatch, capsys):
+    from export import tflite
+
+    monkeypatch.setattr(tflite, "load_for_export", _no_load)
+    out = tmp_path / "noext"
+    assert tflite.main(["--run", str(tmp_path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out} does not end in .tflite, which the editors require to open "
+        f"it; e.g. --out {out}.tflite.\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_variants_check_their_paths_before_tracing(tmp_path, monkeypatch):
+    from export import tflite
+
+    monkeypatch.setattr(tflite, "write_saved_model", lambda *a, **k: pytest.fail("traced"))
+    with pytest.raises(ExportError, match=r"does not end in \.tflite.*m\.bin\.tflite\.$"):
+        tflite.write_tflite_variants(None, None, {"fp32": tmp_path / "m.bin"})
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_cli_samples_below_one_is_a_usage_error(value, tmp_path, monkeypatch, capsys):
+    from export import tflite
+
+    monkeypatch.setattr(tflite, "load_for_export", _no_load)
+    with pytest.raises(SystemExit) as exit_info:
+        tflite.main(["--run", str(tmp_path), "--out", str(tmp_path / "m.tflite"),
+                     "--quant", "int8", "--samples", value])
+    assert exit_info.value.code == 2
+    assert f"argument --samples: must be ≥ 1, received {value}" in capsys.readouterr().err

@@ -96,3 +96,148 @@ def test_broken_files_and_boxes_are_demo_errors(tiny_tflite, tmp_path, capsys):
             "--crop", "500,0,32,32", "--threads", "1"]
     assert main(argv) == 2
     assert capsys.readouterr().err == "error: --crop 500,0,32,32 lies outside the 40×32 image.\n"
+
+
+@pytest.fixture
+def photo(tmp_path, face):
+    """The tiny face saved as tmp_path/face.png."""
+    path = tmp_path / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(face, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def _demo(model, image, out, *extra):
+    from mobile_demo.run_tflite import main
+
+    return main(["--model", str(model), "--image", str(image), "--out", str(out),
+                 "--crop", "0,0,32,32", "--threads", "1", *extra])
+
+
+@pytest.mark.parametrize(("name", "kind"), [("edited", "a name without an extension"),
+                                            ("edited.foo", ".foo files")])
+def test_out_without_a_writable_extension_stops_before_the_model(name, kind, tmp_path, photo,
+                                                                 capsys):
+    # No model file: the --out check must come first.
+    assert _demo(tmp_path / "missing.tflite", photo, tmp_path / name) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {tmp_path / name}: OpenCV cannot write {kind}; use .png or .jpg.\n")
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("edited.pbm", ".pbm"),  # OpenCV returns False: .pbm needs one channel
+    ("edited", "a file without an extension"),  # OpenCV raises cv2.error
+])
+def test_an_image_opencv_cannot_encode_is_a_demo_error(name, kind, tmp_path):
+    from mobile_demo.run_tflite import _write_image
+
+    with pytest.raises(DemoError, match=f"cannot encode this image as {kind}; use .png"):
+        _write_image(tmp_path / name, np.zeros((4, 4, 3), np.uint8))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_out_needs_overwrite(tiny_tflite, tmp_path, photo, capsys):
+    out = tmp_path / "edited.png"
+    out.write_bytes(b"earlier")
+    assert _demo(tiny_tflite, photo, out) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out} exists; pass --overwrite to replace it.\n")
+    assert out.read_bytes() == b"earlier"
+    assert _demo(tiny_tflite, photo, out, "--overwrite") == 0
+    assert cv2.imread(str(out)).shape == (32, 32, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.png", "face.png"]
+
+
+def test_out_is_never_the_image_itself(tmp_path, photo, capsys):
+    before = photo.read_bytes()
+    (tmp_path / "sub").mkdir()
+    same = tmp_path / "sub" / ".." / "face.png"  # another spelling of the same file
+    assert _demo(tmp_path / "missing.tflite", photo, same, "--overwrite") == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {same} is the --image; write the edit to another file.\n")
+    assert photo.read_bytes() == before
+
+
+def test_failed_write_leaves_the_earlier_out(tiny_tflite, tmp_path, photo, monkeypatch,
+                                             capsys):
+    from mobile_demo import run_tflite
+
+    def no_space(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(run_tflite.os, "replace", no_space)
+    out = tmp_path / "edited.png"
+    out.write_bytes(b"earlier")
+    assert _demo(tiny_tflite, photo, out, "--overwrite") == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {out}: cannot write it (No space left on device).\n")
+    assert out.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.png", "face.png"]
+
+
+def test_missing_litert_is_one_line(tmp_path, photo, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_litert(name, *args, **kwargs):
+        if name.startswith("ai_edge_litert"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_litert)
+    assert _demo(tmp_path / "m.tflite", photo, tmp_path / "edited.png") == 2
+    assert capsys.readouterr().err == (
+        "error: this demo runs the model with LiteRT: pip install 'defgan-tf[litert]' "
+        "(the ai-edge-litert package).\n")
+
+
+def test_zero_threads_is_a_usage_error(tmp_path, photo, capsys):
+    from mobile_demo.run_tflite import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(tmp_path / "m.tflite"), "--image", str(photo), "--out",
+              str(tmp_path / "edited.png"), "--threads", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --threads: must be ≥ 1, received 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("crop", "inside"), [("0,0,100000,100000", "0.0%"),
+                                              ("-40,-32,81,64", "24.7%")])
+def test_crop_mostly_outside_the_image_is_refused(crop, inside, tiny_tflite, tmp_path, capsys):
+    from mobile_demo.run_tflite import main
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.zeros((32, 40, 3), np.uint8))
+    out = tmp_path / "edited.png"
+    assert main(["--model", str(tiny_tflite), "--image", str(image), "--out", str(out),
+                 f"--crop={crop}", "--threads", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --crop {crop}: only {inside} of the box lies inside the 40×32 image; at "
+        "least 25% must. Give the face's box, grown by about a quarter on each side.\n")
+    assert not out.exists()
+
+
+def test_crop_a_quarter_inside_is_accepted(tiny_tflite, tmp_path):
+    from mobile_demo.run_tflite import main
+
+    image = tmp_path / "photo.png"
+    cv2.imwrite(str(image), np.zeros((32, 40, 3), np.uint8))
+    assert main(["--model", str(tiny_tflite), "--image", str(image), "--out",
+                 str(tmp_path / "edited.png"), "--crop=-40,-32,80,64", "--threads", "1"]) == 0
+
+
+def test_crop_pads_only_the_box_not_the_whole_photo(monkeypatch):
+    from mobile_demo import run_tflite
+
+    padded = []
+    real = cv2.copyMakeBorder
+
+    def recording(*args, **kwargs):
+        out = real(*args, **kwargs)
+        padded.append(out.shape)
+        return out
+
+    monkeypatch.setattr(run_tflite.cv2, "copyMakeBorder", recording)
+    photo = np.zeros((400, 500, 3), np.uint8)
+    assert crop_square(photo, (-5, 10, 20, 30), 8).shape == (8, 8, 3)
+    assert padded == [(30, 20, 3)]  # the box, not the 400 × 500 photo grown by it
