@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.arguments import one_of
 from defgan_tf import files
+from defgan_tf.arguments import one_of
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import at_least, positive_int
+from defgan_tf.arguments import at_least, positive_int
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs" / "ablation"

@@ -17,14 +17,11 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import positive_int
+from defgan_tf.arguments import positive_int
 
 
 def _timed(function, repeats: int) -> tuple[float, object]:

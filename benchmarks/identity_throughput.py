@@ -16,13 +16,10 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import positive_int
+from defgan_tf.arguments import positive_int
 
 
 def _pin(cores: int) -> int:

@@ -15,23 +15,19 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf
 
+from defgan_tf.arguments import positive_int
 from defgan_tf.data.images import find_undecodable
 from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import read_dataset
 from defgan_tf.data.synthetic import write_dataset
 from defgan_tf.data.tfrecord import write_shards
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import positive_int
 
 
 def images_per_second(dataset: tf.data.Dataset, batch: int, batches: int) -> float:

@@ -18,7 +18,6 @@ import argparse
 import collections
 import json
 import re
-import sys
 import tempfile
 from pathlib import Path
 
@@ -26,12 +25,10 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
+from defgan_tf.arguments import positive_int
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import load_config
 from defgan_tf.models import build_defgan
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import positive_int
 
 OP_EVENT = re.compile(r"^[^\s:]+:([A-Za-z_]\w*)$")
 

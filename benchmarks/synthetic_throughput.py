@@ -20,16 +20,12 @@ import argparse
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
-from pathlib import Path
 
+from defgan_tf.arguments import at_least, positive_int
 from defgan_tf.data.synthetic import write_dataset
 from defgan_tf.data.synthetic.render import MIN_SIZE
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import at_least, positive_int
 
 TARGET = {"size": 128, "workers": 2, "faces_per_s": 500}
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as defgan_tf/train.py does
@@ -25,15 +23,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from defgan_tf.arguments import one_of, positive_int
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import Config, ConfigError, load_config
 from defgan_tf.models import build_defgan
 from defgan_tf.models.defgan import MODES
 from defgan_tf.models.summary import count_flops
 from defgan_tf.training.loop import make_adam
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import one_of, positive_int
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:

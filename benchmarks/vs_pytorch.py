@@ -20,9 +20,7 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -32,12 +30,10 @@ import tensorflow as tf
 import torch
 from torch import nn
 
+from defgan_tf.arguments import positive_int
 from defgan_tf.aus import NUM_AUS
 from defgan_tf.config import load_config
 from defgan_tf.models.build import build_defgan
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import positive_int
 
 BATCH = 8
 SETTINGS = ((64, 16), (64, 32), (128, 64))  # (image size, width) the issue names

@@ -15,19 +15,15 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras
 import tensorflow as tf
 
+from defgan_tf.arguments import positive_int
 from defgan_tf.ops.warp import warp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a file: benchmarks/ only
-from benchmarks.arguments import positive_int
 
 
 def map_coordinates_warp(image: tf.Tensor, grid: tf.Tensor) -> tf.Tensor:

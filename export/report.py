@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from defgan_tf import files
+from defgan_tf.arguments import positive_int
 from defgan_tf.aus import NUM_AUS
-from export.arguments import positive_int
 from export.saved_model import ExportError, load_for_export
 from export.tflite import QUANTIZATIONS, dataset_faces, write_tflite_variants
 

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from defgan_tf.arguments import positive_int
 from defgan_tf.config import Config, did_you_mean
 from defgan_tf.data.pipeline import make_dataset
 from defgan_tf.data.readers import DatasetError, read_dataset
 from defgan_tf.files import write_bytes
 from defgan_tf.models import DefGAN
-from export.arguments import positive_int
 from export.metadata import build_metadata, sidecar_path, write_metadata
 from export.saved_model import ExportError, load_for_export, write_saved_model
 

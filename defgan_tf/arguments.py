@@ -1,4 +1,5 @@
-"""Argument types the benchmark scripts share: a bad value is one usage line (exit 2)."""
+"""Argument types the commands, exporters and benchmarks share: a bad value is one usage
+line (exit 2) before any work starts."""
 
 from __future__ import annotations
 
