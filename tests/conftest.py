@@ -43,3 +43,18 @@ def tiny_run_dir(tmp_path_factory, tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "train.max_steps=3"])
     Trainer(config, run_dir, progress=False).run()
     return run_dir
+
+
+@pytest.fixture
+def without_litert(monkeypatch):
+    """Imports of `ai_edge_litert` fail, as where the `litert` extra is not installed."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_litert(name, *args, **kwargs):
+        if name.startswith("ai_edge_litert"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_litert)

@@ -202,10 +202,7 @@ def test_saved_model_metadata_must_be_an_object(saved_model_dir, tmp_path):
         load_backend(copy)
 
 
-def test_tflite_without_litert_says_what_to_install(tflite_file, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+def test_tflite_without_litert_says_what_to_install(tflite_file, without_litert):
     with pytest.raises(BackendError, match=r"pip install 'defgan-tf\[litert\]'"):
         TFLiteBackend(tflite_file)
 

@@ -31,19 +31,9 @@ def test_sidecar_describes_the_model(quantization, tflite_files, export_model):
 
 
 def test_tflite_export_without_litert_stops_before_converting(export_model, tmp_path,
-                                                              monkeypatch):
-    import builtins
-
+                                                              monkeypatch, without_litert):
     from export import tflite
 
-    real_import = builtins.__import__
-
-    def no_litert(name, *args, **kwargs):
-        if name.startswith("ai_edge_litert"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_litert)
     monkeypatch.setattr(tflite, "write_saved_model", lambda *a, **k: pytest.fail("traced"))
     config, model = export_model
     with pytest.raises(tflite.ExportError, match=r"pip install 'defgan-tf\[litert\]'"):

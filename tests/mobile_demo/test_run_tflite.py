@@ -174,17 +174,7 @@ def test_failed_write_leaves_the_earlier_out(tiny_tflite, tmp_path, photo, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.png", "face.png"]
 
 
-def test_missing_litert_is_one_line(tmp_path, photo, monkeypatch, capsys):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_litert(name, *args, **kwargs):
-        if name.startswith("ai_edge_litert"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_litert)
+def test_missing_litert_is_one_line(tmp_path, photo, without_litert, capsys):
     assert _demo(tmp_path / "m.tflite", photo, tmp_path / "edited.png") == 2
     assert capsys.readouterr().err == (
         "error: this demo runs the model with LiteRT: pip install 'defgan-tf[litert]' "
