@@ -307,8 +307,15 @@ class Config:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """A short stable hash of the resolved config (stored in exports' metadata)."""
-        text = json.dumps(self.to_dict(), sort_keys=True)
+        """A short stable hash of the resolved config (stored in exports' metadata).
+
+        `data.path` is left out: a run records its dataset relative to itself and each
+        command resolves it from where it runs, so the same run read as `runs/q` and as
+        `/home/me/runs/q` must hash alike.
+        """
+        settings = self.to_dict()
+        settings["data"].pop("path", None)
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from defgan_tf import files
 from defgan_tf.aus import PRESETS, get_expression
-from defgan_tf.config import DATA_FORMATS, ConfigError, load_config
+from defgan_tf.config import DATA_FORMATS, ConfigError
 from defgan_tf.editing.backends import BackendError, KerasBackend, load_backend
 from defgan_tf.evaluation import figures, report
 from defgan_tf.metrics import (
@@ -90,7 +90,9 @@ def _data_source(args: argparse.Namespace) -> tuple[str, str]:
         if not config_file.is_file():
             raise ConfigError(f"--data is required for {args.run} (not a run directory with "
                               "a config.yaml naming its dataset).")
-        data = load_config(config_file).data
+        from defgan_tf.models.build import load_run_config  # imports TensorFlow: not for --help
+
+        data = load_run_config(args.run).data  # data.path as seen from here
         if data.path is None:
             raise ConfigError(f"{config_file} has no data.path; pass --data.")
         return data.path, data.format

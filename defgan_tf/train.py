@@ -40,12 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     from defgan_tf.config import ConfigError, load_config
 
     try:  # TensorFlow loads here, for several seconds
-        from defgan_tf.models.build import CONFIG_FILE
+        from defgan_tf.models.build import load_run_config
         from defgan_tf.training.loop import INTERRUPTED, NonFiniteLossError, Trainer
 
-        if args.resume and args.config is None:
-            args.config = os.path.join(args.out, CONFIG_FILE)
-        config = load_config(args.config, args.overrides)
+        if args.resume and args.config is None:  # its data.path is relative to the run
+            config = load_run_config(args.out, args.overrides)
+        else:
+            config = load_config(args.config, args.overrides)
         trainer = Trainer(config, args.out, resume=args.resume, progress=not args.no_progress)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

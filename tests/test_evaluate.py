@@ -128,3 +128,24 @@ def test_real_format_data_runs_without_ground_truth(tiny_run_dir, tiny_data_dir,
     assert results["edits"] == 3 and results["metrics"] == {}
     assert results["skipped"] == {"concentration": "needs synthetic data (rendered ground truth)."}
     assert (out / "differences.png").is_file()
+
+
+def test_a_run_finds_its_own_dataset_from_any_directory(tiny_run_dir, tiny_data_dir, tmp_path,
+                                                        monkeypatch):
+    import shutil
+
+    from defgan_tf.config import load_config, save_config
+
+    run = tmp_path / "moved_run"
+    shutil.copytree(tiny_run_dir, run)
+    shutil.copytree(tiny_data_dir, run / "data")
+    config = load_config(run / "config.yaml")
+    config.data.path = "data"  # as training records the data it renders inside the run
+    save_config(config, run / "config.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["--run", str(run), "--out", "eval", "--faces", "2", "--expressions", "happy",
+                 "--metrics", "ground_truth"]) == 0
+    results = json.loads((elsewhere / "eval" / "metrics.json").read_text())
+    assert results["data"] == str(run / "data") and results["format"] == "synthetic"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import glob
+import os
+import re
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from defgan_tf.config import Config, ConfigError, load_config
+from defgan_tf.config import Config, ConfigError, load_config, save_config
 from defgan_tf.models.critic import Critic
 from defgan_tf.models.defgan import DefGAN
 from defgan_tf.models.deformation_generator import DeformationGenerator
@@ -15,6 +21,14 @@ from defgan_tf.models.texture_generator import TextureGenerator
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
+# The tensor in which tf.train.Checkpoint stores its object graph (names → variables).
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+# What reading a checkpoint's data file raises when the file is short (IndexError: "Read
+# less bytes than requested"), missing (NotFoundError) or damaged (DataLossError: a CRC
+# mismatch), once its index has been read. The object graph is stored last, so reading
+# it (`checkpoint_model_paths`) finds a truncated file; restore() finds damaged bytes.
+DATA_READ_ERRORS = (IndexError, tf.errors.DataLossError, tf.errors.NotFoundError,
+                    tf.errors.OutOfRangeError)
 
 
 def build_defgan(config: Config, with_embedder: bool = True) -> DefGAN:
@@ -71,28 +85,221 @@ def latest_checkpoint(run_dir: str | Path) -> str | None:
     return tf.train.latest_checkpoint(str(Path(run_dir) / CHECKPOINT_DIR))
 
 
-def restore_matching(checkpoint: tf.train.Checkpoint, path: str, mismatch: str,
-                     partial: bool = False) -> None:
-    """Restores `path` into `checkpoint`, or raises ConfigError(mismatch + the first reason).
+def _first_line(error: BaseException) -> str:
+    """An error's first line, without TensorFlow's `{{function_node ...}}` prefix."""
+    text = re.sub(r"\{\{.*?\}\}\s*", "", str(error)).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
-    A checkpoint of another model fails in one of two places: a variable of another
-    shape in restore() itself (ValueError), a variable the file lacks in
-    assert_existing_objects_matched (AssertionError); unreadable data raises an OpError.
+
+def _corrupt_checkpoint(path: str, file: str, error: BaseException) -> ConfigError:
+    """The error for a checkpoint file that cannot be read whole, and what to do next.
+
+    A disk that filled up or a copy that stopped early leave such files; naming the file
+    (rather than blaming the config) tells the user which one to replace, and which
+    earlier checkpoints the run kept.
 
     Args:
-        checkpoint: what to restore into.
         path: the checkpoint's path prefix.
-        mismatch: the start of the error message, saying what did not match what.
+        file: the file that could not be read (its index or data file).
+        error: what TensorFlow raised.
+    """
+    directory = os.path.dirname(path)
+    state = tf.train.get_checkpoint_state(directory) if directory else None
+    earlier = [os.path.basename(p) for p in (state.all_model_checkpoint_paths if state else [])
+               if os.path.basename(p) != os.path.basename(path)
+               and tf.io.gfile.exists(f"{p}.index")]
+    advice = (f", or make an earlier checkpoint current by naming it in model_checkpoint_path "
+              f"of {os.path.join(directory, 'checkpoint')} (kept: {', '.join(earlier)})"
+              if earlier else " (the run keeps no earlier checkpoint)")
+    return ConfigError(f"checkpoint file {file} is truncated or corrupt ({_first_line(error)}). "
+                       f"Restore it from a copy{advice}.")
+
+
+def read_checkpoint_tensor(path: str, key: str) -> np.ndarray | None:
+    """One tensor of a checkpoint (None if it has no `key`), without restoring anything.
+
+    Args:
+        path: the checkpoint's path prefix (`.../checkpoints/ckpt-5`).
+        key: the tensor's checkpoint key (`step/.ATTRIBUTES/VARIABLE_VALUE`).
+
+    Raises:
+        ConfigError: the index or the data file is truncated or corrupt, naming it.
+    """
+    try:
+        reader = tf.train.load_checkpoint(path)
+    except tf.errors.OpError as error:  # "not an sstable (bad magic number)", "too short"
+        raise _corrupt_checkpoint(path, f"{path}.index", error) from None
+    if not reader.has_tensor(key):
+        return None
+    try:
+        return reader.get_tensor(key)
+    except DATA_READ_ERRORS as error:
+        raise _corrupt_checkpoint(path, _data_files(path), error) from None
+
+
+def _data_files(path: str) -> str:
+    """The name of a checkpoint's data file (its pattern when it has several shards)."""
+    shards = sorted(glob.glob(f"{glob.escape(path)}.data-*"))
+    return shards[0] if len(shards) == 1 else f"{path}.data-*"
+
+
+def checkpoint_model_paths(path: str) -> set[str]:
+    """The variable paths (`texture_generator/trunk/down0/conv/kernel`, ...) a checkpoint
+    holds under `model_weights`, read from its object graph.
+
+    Raises:
+        ConfigError: the checkpoint's files are truncated or corrupt.
+    """
+    serialized = read_checkpoint_tensor(path, OBJECT_GRAPH_KEY)
+    if serialized is None:
+        return set()
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(serialized)
+    for child in graph.nodes[0].children:
+        if child.local_name == "model_weights":
+            return {c.local_name for c in graph.nodes[child.node_id].children}
+    return set()
+
+
+def _unbuilt_parts(extra: set[str], model: DefGAN) -> str:
+    """Names, in words, the model variables of a checkpoint that `model` does not have,
+    each with the setting that decides whether it is built."""
+    parts, explained = [], set()
+    for generator in ("deformation_generator", "texture_generator"):
+        under = {p for p in extra if p.startswith(f"{generator}/")}
+        if under and getattr(model, generator) is None:
+            parts.append(f"a {generator.replace('_', ' ')} (model.mode={model.mode})")
+            explained |= under
+    averages = {p for p in extra if p.startswith(f"{model.name}/ema_")}
+    if averages and not model.ema_weights:
+        parts.append(f"the generators' moving average (model.ema_decay={model.ema_decay})")
+        explained |= averages
+    elif averages and parts:  # the averages of the generator named above
+        explained |= averages
+    calibration = f"{model.name}/au_calibration"
+    if calibration in extra and model.au_calibration is None:
+        parts.append("the calibration of the critic's AU head (losses.au_target=labels)")
+        explained.add(calibration)
+    rest = sorted(extra - explained, key=lambda path: (path in averages, path))  # layers first
+    if rest:
+        parts.append(f"{len(rest)} variables of other layers (such as {rest[0]})")
+    return " and ".join(parts)
+
+
+def restore_matching(checkpoint: tf.train.Checkpoint, path: str, model: DefGAN, mismatch: str,
+                     partial: bool = False) -> None:
+    """Restores `path` into `checkpoint`, or raises a ConfigError that says why not.
+
+    A checkpoint of another model fails in one of three places: a variable of another
+    shape in restore() itself (ValueError), a variable the file lacks in
+    assert_existing_objects_matched (AssertionError), and model variables the file has
+    but the model does not, which restore() would silently leave behind: a run trained
+    in `defgan` mode and loaded or resumed as `texture_only`, or with `model.ema_decay:
+    0`, would drop its deformation generator or its moving average (and a resumed run's
+    later checkpoints would lose them for good), so these are compared before restoring.
+    Truncated or corrupt files are reported as such, naming the file.
+
+    Args:
+        checkpoint: what to restore into; its `model_weights` are `model`'s.
+        path: the checkpoint's path prefix.
+        model: the model whose variables `checkpoint` holds.
+        mismatch: the start of the error message for variables the file lacks or holds
+            in another shape, saying what did not match what.
         partial: the file may hold more than `checkpoint` (e.g. optimizer state).
     """
+    extra = checkpoint_model_paths(path) - set(checkpoint_objects(model)["model_weights"])
+    if extra:
+        raise ConfigError(
+            f"{path} holds {_unbuilt_parts(extra, model)} that this config does not build; "
+            "restoring it would silently drop them. Use the model settings it was trained "
+            "with (config.yaml of its run, no --set model.* changes on --resume), or start "
+            "a new run.")
     try:
         status = checkpoint.restore(path)
         if partial:
             status = status.expect_partial()
         status.assert_existing_objects_matched()
+    except DATA_READ_ERRORS as error:  # the index was read above: the data file is bad
+        raise _corrupt_checkpoint(path, _data_files(path), error) from None
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        reason = str(error).strip().splitlines()[0][:200]
-        raise ConfigError(f"{mismatch} ({reason})") from None
+        raise ConfigError(f"{mismatch} ({_first_line(error)})") from None
+
+
+def _exists(path: Path) -> bool:
+    """Whether a dataset path names something: a file, a folder or a glob's matches."""
+    return path.exists() or bool(glob.glob(str(path)))
+
+
+def resolve_run_path(run_dir: str | Path, path: str) -> str:
+    """Where a path recorded in a run's config.yaml (`data.path`) is, seen from here.
+
+    Training records a dataset inside the run directory relative to it
+    (`save_run_config`), so that the run works from any working directory and after
+    being moved. Older versions recorded it relative to the working directory training
+    ran in (`runs/q/data` for `--out runs/q`); such a path is used as it is where it
+    exists, else its tail found inside the run directory (`data` in the moved run).
+
+    Args:
+        run_dir: the run directory, as the caller names it.
+        path: the recorded path; an absolute one is returned unchanged.
+
+    Returns:
+        The path to open, relative to the working directory or absolute.
+    """
+    recorded, run_dir = Path(path), Path(run_dir)
+    if recorded.is_absolute():
+        return path
+    if _exists(run_dir / recorded):
+        return str(run_dir / recorded)
+    if _exists(recorded):  # an older run, read from the directory it was trained in
+        return path
+    for start in range(1, len(recorded.parts)):  # an older run, moved or read from elsewhere
+        tail = run_dir.joinpath(*recorded.parts[start:])
+        if _exists(tail):
+            return str(tail)
+    return str(run_dir / recorded)  # nothing there yet: training renders it there
+
+
+def load_run_config(run_dir: str | Path, overrides: list[str] | None = None) -> Config:
+    """A run directory's config.yaml, with its `data.path` found from any working directory.
+
+    What every command that reads a run's config calls (`load_run`, `train --resume`,
+    `evaluate`), so that a run directory works from any working directory and after being
+    moved (`resolve_run_path`). A `data.path` given in `overrides` is the caller's own,
+    relative to the working directory, and is left as given.
+
+    Args:
+        run_dir: a directory written by `python -m defgan_tf.train`.
+        overrides: `section.key=value` strings, as `load_config` takes them.
+
+    Raises:
+        ConfigError: the directory has no config.yaml, or it (or an override) is invalid.
+    """
+    run_dir = Path(run_dir)
+    config_file = run_dir / CONFIG_FILE
+    if not config_file.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory: it has no {CONFIG_FILE}.")
+    config = load_config(config_file, overrides)
+    recorded = load_config(config_file).data.path if overrides else config.data.path
+    if recorded is not None and config.data.path == recorded:
+        config.data.path = resolve_run_path(run_dir, recorded)
+    return config
+
+
+def save_run_config(config: Config, run_dir: str | Path) -> None:
+    """Writes a run's config.yaml, with `data.path` as `load_run_config` reads it back.
+
+    A dataset inside the run directory (the synthetic faces training renders there) is
+    recorded relative to the run directory, any other one as an absolute path: either
+    way the run finds it from any working directory, and the first also after the run
+    directory is moved.
+    """
+    run_dir = Path(run_dir)
+    recorded = copy.deepcopy(config)
+    if config.data.path is not None:
+        data, run = Path(os.path.abspath(config.data.path)), Path(os.path.abspath(run_dir))
+        recorded.data.path = str(data.relative_to(run) if data.is_relative_to(run) else data)
+    save_config(recorded, run_dir / CONFIG_FILE)
 
 
 def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]:
@@ -107,15 +314,13 @@ def load_run(run_dir: str | Path, use_ema: bool = True) -> tuple[Config, DefGAN]
             does not fit the model its config describes.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise ConfigError(f"{run_dir} is not a run directory: it has no {CONFIG_FILE}.")
-    config = load_config(run_dir / CONFIG_FILE)
+    config = load_run_config(run_dir)
     checkpoint = latest_checkpoint(run_dir)
     if checkpoint is None:
         raise ConfigError(f"{run_dir} has no checkpoint in {CHECKPOINT_DIR}/ yet.")
     model = build_defgan(config, with_embedder=False)
     weights = checkpoint_objects(model)["model_weights"]
-    restore_matching(tf.train.Checkpoint(model_weights=weights), checkpoint,
+    restore_matching(tf.train.Checkpoint(model_weights=weights), checkpoint, model,
                      f"{checkpoint} does not hold the weights of the model its {CONFIG_FILE} "
                      f"describes (model.image_size={config.model.image_size}); was it "
                      "trained with another version or config?", partial=True)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from defgan_tf.models.build import CHECKPOINT_DIR, restore_matching
+from defgan_tf.models import DefGAN
+from defgan_tf.models.build import CHECKPOINT_DIR, checkpoint_objects, restore_matching
 
 
 class CheckpointKeeper:
@@ -22,14 +23,16 @@ class CheckpointKeeper:
     Args:
         run_dir: the run directory; checkpoints go to `run_dir/checkpoints/ckpt-<step>`.
         keep: how many checkpoints to keep.
+        model: the model, saved as `checkpoint_objects` lists it.
         chief: only the chief writes into the run directory; other workers of a
             multi-worker run write (collectively required) copies to a temp dir.
-        **objects: trackables to save (model=..., d_optimizer=..., step=..., iterator=...).
+        **objects: other trackables to save (d_optimizer=..., step=..., iterator=...).
     """
 
-    def __init__(self, run_dir: str | Path, keep: int, chief: bool = True, **objects):
-        self.chief = chief
-        self.checkpoint = tf.train.Checkpoint(**objects)
+    def __init__(self, run_dir: str | Path, keep: int, model: DefGAN, chief: bool = True,
+                 **objects):
+        self.chief, self.model = chief, model
+        self.checkpoint = tf.train.Checkpoint(**objects, **checkpoint_objects(model))
         directory = self.run_checkpoints = Path(run_dir) / CHECKPOINT_DIR
         if not chief:
             directory = Path(tempfile.mkdtemp(prefix="defgan_worker_ckpt_"))
@@ -50,10 +53,15 @@ class CheckpointKeeper:
         Every worker reads the run directory's checkpoints, the chief's: the others only
         ever write throwaway copies, so resuming from their own would restart them at
         step 0 beside a chief at step N.
+
+        Raises:
+            ConfigError: the checkpoint is truncated or corrupt, or does not fit the
+                model: variables it lacks, holds in another shape, or holds beyond the
+                model's (`restore_matching`).
         """
         latest = tf.train.latest_checkpoint(str(self.run_checkpoints))
         if latest is None:
             return None
-        restore_matching(self.checkpoint, latest, f"cannot resume from {latest}: it does "
-                         "not match this model and config")
+        restore_matching(self.checkpoint, latest, self.model, f"cannot resume from {latest}: "
+                         "it does not match this model and config")
         return latest

@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 
@@ -25,6 +27,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self._previous = None
+        self._holding = self._held = False
 
     def __enter__(self) -> StopRequest:
         self.requested = False
@@ -37,7 +40,27 @@ class StopRequest:
             signal.signal(signal.SIGINT, self._previous)
             self._previous = None
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Inside the block a second Ctrl-C raises KeyboardInterrupt only when it ends.
+
+        For changes that must happen whole (swapping the generators with their moving
+        averages, one assign per variable), so that the checkpoint an aborted run writes
+        never holds half of one. Keep such blocks short: they delay the abort.
+        """
+        self._holding, self._held = True, False
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._held:
+            self._held = False
+            raise KeyboardInterrupt
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested and self._holding:
+            self._held = True
+            return
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True

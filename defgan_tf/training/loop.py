@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import shutil
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,12 +21,12 @@ from tqdm import tqdm
 
 from defgan_tf import losses
 from defgan_tf.aus import PRESETS
-from defgan_tf.config import Config, ConfigError, save_config
+from defgan_tf.config import Config, ConfigError
 from defgan_tf.data.pipeline import make_dataset_from_config
 from defgan_tf.data.readers import DatasetError, DatasetIndex, available_splits, read_dataset
 from defgan_tf.metrics import MetricOptions, build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
-from defgan_tf.models.build import CONFIG_FILE, checkpoint_objects, latest_checkpoint
+from defgan_tf.models.build import latest_checkpoint, read_checkpoint_tensor, save_run_config
 from defgan_tf.training.checkpoints import CheckpointKeeper
 from defgan_tf.training.interrupts import StopRequest
 from defgan_tf.training.samples import sample_grid
@@ -35,6 +38,8 @@ SAMPLE_FACES = 4
 EVAL_FACES = 8
 EVAL_METRICS = ("flow_error", "concentration", "ground_truth", "warp_parts")
 INTERRUPTED = "interrupted (Ctrl-C)"
+
+logger = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -118,8 +123,16 @@ def _iterators_trackable(strategy: tf.distribute.Strategy) -> bool:
 
 
 def _checkpointed_step(checkpoint: str) -> int:
-    """The generator step stored in a checkpoint (read without restoring anything)."""
-    return int(tf.train.load_checkpoint(checkpoint).get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE"))
+    """The generator step stored in a checkpoint (read without restoring anything).
+
+    Raises:
+        ConfigError: the checkpoint is truncated or corrupt, or holds no step counter.
+    """
+    step = read_checkpoint_tensor(checkpoint, "step/.ATTRIBUTES/VARIABLE_VALUE")
+    if step is None:
+        raise ConfigError(f"cannot resume from {checkpoint}: it holds no step counter, so it "
+                          "was not written by training.")
+    return int(step)
 
 
 def make_adam(config: Config, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
@@ -225,7 +238,11 @@ class Trainer:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.chief = is_chief()
         self._check_run_dir(resume)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # e.g. a file where a parent folder should be
+            raise ConfigError(f"--out {self.run_dir}: cannot create the run directory "
+                              f"({error.strerror}).") from None
         # The strategy first: multi-worker collectives must be set up before other TF work.
         self.strategy = make_strategy(config.train.strategy, config.train.tpu)
         if config.train.deterministic:
@@ -235,6 +252,7 @@ class Trainer:
             keras.mixed_precision.set_global_policy(config.train.mixed_precision)
         prepare_data_dir(config, self.run_dir, progress=self.progress and self.chief)
         self.index = read_dataset(config.data, split="train")
+        self.eval_every = self._periodic_eval_every()
         calibration = None
         if config.losses.au_target == "calibrated":
             self.index, *calibration = hold_out_calibration_faces(config, self.index)
@@ -258,14 +276,14 @@ class Trainer:
         self.iterator = iter(self.strategy.distribute_datasets_from_function(self._dataset_fn))
         data_state = {"iterator": self.iterator} if trackable else {}
         self.keeper = CheckpointKeeper(
-            self.run_dir, config.train.keep_checkpoints, chief=self.chief,
+            self.run_dir, config.train.keep_checkpoints, self.model, chief=self.chief,
             d_optimizer={v.path: v for v in d_optimizer.variables},
             g_optimizer={v.path: v for v in g_optimizer.variables},
-            step=self.step, **data_state, **checkpoint_objects(self.model))
+            step=self.step, **data_state)
         if resume:
             self.keeper.restore_latest()
         if self.chief:
-            save_config(config, self.run_dir / CONFIG_FILE)
+            save_run_config(config, self.run_dir)
         # The chief logs; another worker's events file in a shared run directory would
         # show in TensorBoard as the same run, its steps written twice.
         self.writer = (tf.summary.create_file_writer(str(self.run_dir / "logs")) if self.chief
@@ -275,12 +293,35 @@ class Trainer:
         self._train_function = self._make_train_function()
 
     def _check_run_dir(self, resume: bool) -> None:
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise ConfigError(f"--out {self.run_dir} is a file, not a run directory. Choose a "
+                              "new folder, or a run's folder with --resume.")
         has_checkpoint = latest_checkpoint(self.run_dir) is not None
         if resume and not has_checkpoint:
             raise ConfigError(f"--resume: {self.run_dir} has no checkpoint to resume from.")
         if not resume and has_checkpoint:
             raise ConfigError(f"{self.run_dir} already holds a run. Pass --resume to continue "
                               "it, or choose a new --out directory.")
+
+    def _periodic_eval_every(self) -> int:
+        """`train.eval_every`, or 0 where the run cannot evaluate as it goes.
+
+        Decided before the first step, with one warning saying why, so that the
+        evaluation never stops a run midway: it edits held-out synthetic identities, and
+        a small synthetic dataset (`data.synthetic_count` of one identity's 8–12 faces)
+        holds out none.
+        """
+        t, data = self.config.train, self.config.data
+        if not (t.eval_every and self.chief and data.format == "synthetic"):
+            return 0
+        if not len(read_dataset(data, split="test")):
+            logger.warning(
+                "train.eval_every=%d: the synthetic dataset at %s has no test identity to "
+                "evaluate on (data.synthetic_count=%d faces are too few to hold one out), so "
+                "this run skips the periodic evaluation. Raise data.synthetic_count to "
+                "evaluate during training.", t.eval_every, data.path, data.synthetic_count)
+            return 0
+        return t.eval_every
 
     def _dataset_fn(self, context: tf.distribute.InputContext) -> tf.data.Dataset:
         dataset = make_dataset_from_config(self.config, split="train", training=True,
@@ -289,11 +330,19 @@ class Trainer:
             self.skip_batches)
 
     def _make_train_function(self):
-        model, strategy = self.model, self.strategy
+        """One generator step and the step counter, in one tf.function call.
+
+        Counting the step in the same call keeps the counter and the weights, optimizer
+        and data position it labels one state: a second Ctrl-C raises KeyboardInterrupt
+        only between Python statements, and one falling between an update and a separate
+        count would checkpoint step N's state as step N − 1.
+        """
+        model, strategy, step = self.model, self.strategy, self.step
 
         @tf.function
         def train_function(iterator):
             strategy.run(model.train_step, args=(next(iterator),))
+            step.assign_add(1)
 
         return train_function
 
@@ -323,7 +372,7 @@ class Trainer:
                     break
                 tic = time.monotonic()
                 self._train_function(self.iterator)
-                step = int(self.step.assign_add(1).numpy())
+                step = int(self.step.numpy())
                 logs = self._check_finite(step)
                 # Faces read per second (n_critic batches per generator step), smoothed.
                 current = images_per_step / (time.monotonic() - tic)
@@ -412,8 +461,7 @@ class Trainer:
                 metric.reset_state()
         if self.chief and (step % t.sample_every == 0 or step == self.total_steps):
             self.write_samples(step)
-        if (self.chief and t.eval_every and step % t.eval_every == 0
-                and self.config.data.format == "synthetic"):
+        if self.eval_every and step % self.eval_every == 0:
             self.write_eval(step)
         if step % t.checkpoint_every == 0 and step < self.total_steps:
             self.keeper.save(step)
@@ -435,6 +483,27 @@ class Trainer:
             tf.summary.scalar("lr/critic", float(self.model.d_optimizer.learning_rate))
             tf.summary.scalar("speed/images_per_second", rate)
 
+    @contextmanager
+    def _averaged_generators(self) -> Iterator[None]:
+        """`DefGAN.averaged_generators`, each swap done whole even under a second Ctrl-C.
+
+        A swap is one assign per generator variable, and a second Ctrl-C raises
+        KeyboardInterrupt between any two of them: the checkpoint the stopped run then
+        writes would hold generators half trained and half averaged. The stop request
+        holds the interrupt until a swap is complete, and the generators are swapped back
+        however the block ends.
+        """
+        swapped = False
+        try:
+            with self.stop_request.held():
+                self.model.swap_ema()
+                swapped = True
+            yield
+        finally:
+            if swapped:
+                with self.stop_request.held():
+                    self.model.swap_ema()
+
     def write_eval(self, step: int) -> dict[str, float]:
         """Logs the ground-truth metrics of held-out synthetic edits (TensorBoard `eval/`).
 
@@ -451,7 +520,7 @@ class Trainer:
         def numpy_maps(run):
             return lambda *arrays: {k: v.numpy() for k, v in run(*arrays).items()}
 
-        with self.model.averaged_generators():
+        with self._averaged_generators():
             edits = synthetic_edit_set(numpy_maps(self.model), self.config.data.path,
                                        self.config.model.image_size, PRESETS, faces=EVAL_FACES,
                                        texture=numpy_maps(self.model.texture))
@@ -470,7 +539,7 @@ class Trainer:
     def write_samples(self, step: int) -> Path:
         """Writes the sample grid to TensorBoard and to `samples/step_<step>.png`."""
         images, source_aus, target_aus = self.samples
-        with self.model.averaged_generators():
+        with self._averaged_generators():
             outputs = {k: v.numpy()
                        for k, v in self.model(images, source_aus, target_aus).items()}
         grid = sample_grid(outputs, images, self.config.deformation.max_offset_px)

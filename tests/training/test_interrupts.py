@@ -40,3 +40,17 @@ def test_outside_the_main_thread_it_installs_nothing():
     thread.start()
     thread.join()
     assert seen == [(False, before)]
+
+
+def test_inside_held_the_second_sigint_waits_for_the_block_to_end():
+    with StopRequest() as stop:
+        signal.raise_signal(signal.SIGINT)
+        finished = []
+        with pytest.raises(KeyboardInterrupt), stop.held():
+            signal.raise_signal(signal.SIGINT)
+            finished.append("the whole block")
+        assert finished == ["the whole block"]
+        with stop.held():
+            pass  # nothing left pending
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # outside a held block: at once

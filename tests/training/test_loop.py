@@ -1,5 +1,6 @@
 """The training loop: run directory, resume after kill -9, NaN stop, CLI errors."""
 
+import logging
 import os
 import shutil
 import signal
@@ -17,11 +18,14 @@ from defgan_tf.aus import PRESETS
 from defgan_tf.config import ConfigError, load_config
 from defgan_tf.data.readers import DatasetIndex, read_dataset
 from defgan_tf.metrics import synthetic_edit_set
-from defgan_tf.models import load_run
+from defgan_tf.models import DefGAN, load_run
+from defgan_tf.training import loop
 from defgan_tf.training.loop import (
     EVAL_FACES,
+    INTERRUPTED,
     NonFiniteLossError,
     Trainer,
+    _checkpointed_step,
     hold_out_calibration_faces,
     prepare_data_dir,
 )
@@ -29,10 +33,11 @@ from defgan_tf.training.loop import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args, timeout=300):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+def run_cli(*args, timeout=300, cwd=REPO):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "",
+           "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, "-m", "defgan_tf.train", "--no-progress", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def checkpoint_weights(run_dir):
@@ -297,6 +302,183 @@ def test_resume_after_kill_9_matches_a_straight_run(tmp_path, tiny_config_overri
     for name in a:
         # Deterministic ops: identical up to float32 rounding of re-ordered reductions.
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def train_main(*argv):
+    from defgan_tf import train
+
+    return train.main([*argv, "--no-progress"])
+
+
+def without_data(overrides):
+    return [o for o in overrides if not o.startswith("data.")]
+
+
+def test_an_out_that_is_a_file_is_one_error_line_before_any_work(tmp_path, capsys,
+                                                                  monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the run started working")
+
+    monkeypatch.setattr(loop, "make_strategy", no_work)
+    monkeypatch.setattr(loop, "prepare_data_dir", no_work)
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    config = str(REPO / "configs" / "quickstart.yaml")
+    assert train_main("--config", config, "--out", str(out)) == 2
+    assert capsys.readouterr().err == (f"error: --out {out} is a file, not a run directory. "
+                                       "Choose a new folder, or a run's folder with --resume.\n")
+    assert train_main("--config", config, "--out", str(out / "run")) == 2
+    assert capsys.readouterr().err == (f"error: --out {out / 'run'}: cannot create the run "
+                                       "directory (Not a directory).\n")
+    assert out.read_text() == "mine"
+
+
+@pytest.fixture(scope="module")
+def ema_run_dir(tmp_path_factory, tiny_config_overrides):
+    """A tiny run trained for 1 step that keeps the generators' moving average."""
+    run_dir = tmp_path_factory.mktemp("ema_run")
+    config = load_config(None, [*tiny_config_overrides, "model.ema_decay=0.9",
+                                "train.max_steps=1"])
+    Trainer(config, run_dir, progress=False).run()
+    return run_dir
+
+
+@pytest.mark.parametrize("override, parts", [
+    ("model.ema_decay=0", "the generators' moving average (model.ema_decay=0.0)"),
+    ("model.mode=texture_only", "a deformation generator (model.mode=texture_only)"),
+])
+def test_resume_refuses_model_settings_that_would_drop_variables(ema_run_dir, capsys,
+                                                                 override, parts):
+    config_text = (ema_run_dir / "config.yaml").read_text()
+    assert train_main("--out", str(ema_run_dir), "--resume", "--set", override,
+                      "--set", "train.max_steps=2") == 2
+    assert capsys.readouterr().err == (
+        f"error: {ema_run_dir / 'checkpoints' / 'ckpt-1'} holds {parts} that this config does "
+        "not build; restoring it would silently drop them. Use the model settings it was "
+        "trained with (config.yaml of its run, no --set model.* changes on --resume), or "
+        "start a new run.\n")
+    assert (ema_run_dir / "config.yaml").read_text() == config_text  # not overwritten
+    assert tf.train.latest_checkpoint(str(ema_run_dir / "checkpoints")).endswith("ckpt-1")
+
+
+def test_resuming_a_truncated_checkpoint_is_one_error_line(tiny_run_dir, tmp_path, capsys):
+    run_dir = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
+    data_file = run_dir / "checkpoints" / "ckpt-3.data-00000-of-00001"
+    os.truncate(data_file, 1000)
+    message = (f"checkpoint file {data_file} is truncated or corrupt (Read less bytes than "
+               "requested). Restore it from a copy (the run keeps no earlier checkpoint).")
+    assert train_main("--out", str(run_dir), "--resume", "--set", "train.max_steps=4") == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    # Multi-worker resumes read the step before anything else (their data position).
+    with pytest.raises(ConfigError) as error:
+        _checkpointed_step(str(run_dir / "checkpoints" / "ckpt-3"))
+    assert str(error.value) == message
+
+
+def test_a_run_resumes_from_another_working_directory_with_its_own_data(
+        tmp_path, tiny_config_overrides):
+    # Fresh processes, as the command runs (optimizer variables are named per process).
+    overrides = [a for o in [*without_data(tiny_config_overrides), "data.synthetic_count=12"]
+                 for a in ("--set", o)]
+    started = run_cli("--out", "runs/q", *overrides, "--set", "train.max_steps=1",
+                      cwd=tmp_path)
+    assert started.returncode == 0, started.stderr
+    run_dir = tmp_path / "runs" / "q"
+    assert "  path: data\n" in (run_dir / "config.yaml").read_text()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = run_cli("--out", str(run_dir), "--resume", "--set", "train.max_steps=2",
+                      cwd=elsewhere)
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(elsewhere.iterdir()) == []  # nothing rendered here
+    assert tf.train.latest_checkpoint(str(run_dir / "checkpoints")).endswith("ckpt-2")
+    assert "  path: data\n" in (run_dir / "config.yaml").read_text()
+
+
+def test_periodic_evaluation_without_a_test_identity_is_off_from_the_start(
+        tmp_path, caplog, tiny_config_overrides):
+    config = load_config(None, [*without_data(tiny_config_overrides), "data.synthetic_count=8",
+                                "train.eval_every=1", "train.max_steps=2"])
+    with caplog.at_level(logging.WARNING, logger="defgan_tf.training.loop"):
+        trainer = Trainer(config, tmp_path / "run", progress=False)
+        result = trainer.run()
+    assert result.step == 2 and result.stopped_early is None
+    assert [r.getMessage() for r in caplog.records if r.name == "defgan_tf.training.loop"] == [
+        f"train.eval_every=1: the synthetic dataset at {tmp_path / 'run' / 'data'} has no test "
+        "identity to evaluate on (data.synthetic_count=8 faces are too few to hold one out), "
+        "so this run skips the periodic evaluation. Raise data.synthetic_count to evaluate "
+        "during training."]
+    events = next((tmp_path / "run" / "logs").glob("events.out.tfevents.*"))
+    tags = {v.tag for e in tf.compat.v1.train.summary_iterator(str(events))
+            for v in e.summary.value}
+    assert "losses/d_loss" in tags and not any(tag.startswith("eval/") for tag in tags)
+
+
+def stored_steps(run_dir):
+    """(step counter, generator updates) of a run's newest checkpoint."""
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / "checkpoints")))
+    [iterations] = [k for k in reader.get_variable_to_shape_map()
+                    if k.startswith("g_optimizer/") and "iteration" in k]
+    return (int(reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE")),
+            int(reader.get_tensor(iterations)))
+
+
+def test_a_second_ctrl_c_right_after_an_update_checkpoints_the_step_it_made(
+        tmp_path, tiny_config_overrides):
+    config = load_config(None, [*tiny_config_overrides, "train.max_steps=5"])
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    train_function, calls = trainer._train_function, []
+
+    def update_then_ctrl_c(iterator):
+        train_function(iterator)
+        calls.append(iterator)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # a second Ctrl-C just after the update returned
+
+    trainer._train_function = update_then_ctrl_c
+    result = trainer.run()
+    assert result.stopped_early == INTERRUPTED and result.step == 2
+    assert stored_steps(tmp_path / "run") == (2, 2)  # ckpt-2 holds step 2's weights
+
+
+def test_a_second_ctrl_c_during_the_average_swap_saves_whole_trained_weights(
+        tmp_path, tiny_config_overrides, monkeypatch):
+    config = load_config(None, [*tiny_config_overrides, "model.ema_decay=0.9",
+                                "train.sample_every=1", "train.max_steps=5"])
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    generator_variables, armed, trained = DefGAN.generator_variables, [], {}
+
+    def ctrl_c_twice_halfway(variables):
+        for i, variable in enumerate(variables):
+            if i == len(variables) // 2:
+                signal.raise_signal(signal.SIGINT)  # stop after this step
+                signal.raise_signal(signal.SIGINT)  # no: abort at once
+            yield variable
+
+    def variables_of_a_swap(self):
+        if armed:  # the next swap_ema: its zip() draws the variables one by one
+            armed.clear()
+            return ctrl_c_twice_halfway(generator_variables(self))
+        return generator_variables(self)
+
+    monkeypatch.setattr(DefGAN, "generator_variables", variables_of_a_swap)
+    write_samples = trainer.write_samples
+
+    def arm_at_step_2(step):
+        if step == 2:
+            trained.update({v.path: v.numpy() for v in trainer.model.weights})
+            armed.append(True)
+        return write_samples(step)
+
+    trainer.write_samples = arm_at_step_2
+    result = trainer.run()
+    assert result.stopped_early == INTERRUPTED and result.step == 2 and not armed
+    assert not trainer.model.holds_averages
+    _, saved = load_run(tmp_path / "run", use_ema=False)
+    assert {v.path for v in saved.weights} == set(trained)
+    for variable in saved.weights:
+        np.testing.assert_array_equal(variable.numpy(), trained[variable.path],
+                                      err_msg=variable.path)
 
 
 @pytest.mark.slow
