@@ -26,7 +26,8 @@ from defgan_tf.data.pipeline import make_dataset_from_config
 from defgan_tf.data.readers import DatasetError, DatasetIndex, available_splits, read_dataset
 from defgan_tf.metrics import MetricOptions, build_metric, synthetic_edit_set
 from defgan_tf.models import DefGAN, build_defgan
-from defgan_tf.models.build import latest_checkpoint, read_checkpoint_tensor, save_run_config
+from defgan_tf.models.build import latest_checkpoint, save_run_config
+from defgan_tf.models.checkpoint_files import read_checkpoint_tensor
 from defgan_tf.training.checkpoints import CheckpointKeeper
 from defgan_tf.training.interrupts import StopRequest
 from defgan_tf.training.samples import sample_grid
