@@ -57,6 +57,7 @@ def test_run_directory_holds_config_checkpoint_samples_and_logs(tiny_run_dir):
     assert np.abs(head).max() > 0  # the field head starts at exactly zero
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_periodic_evaluation_logs_ground_truth_metrics(tmp_path, tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "train.max_steps=1",
                                 "train.eval_every=1"])
@@ -80,6 +81,7 @@ def test_periodic_evaluation_logs_ground_truth_metrics(tmp_path, tiny_config_ove
     assert scalars["critic.au_mse_heldout"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_critic_warmup_runs_before_the_first_step_and_is_logged(tmp_path,
                                                                   tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "train.max_steps=1",
@@ -184,6 +186,7 @@ def test_non_finite_loss_stops_naming_the_term_and_keeps_no_bad_checkpoint(
     assert not list((tmp_path / "run" / "checkpoints").glob("ckpt-*"))
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_calibrated_runs_hold_the_same_faces_out_of_training(tmp_path, tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "losses.au_target=calibrated",
                                 "losses.au_calibration_faces=16", "train.max_steps=1"])
@@ -251,6 +254,7 @@ def test_ctrl_c_before_the_first_step_exits_130_with_a_message(tmp_path, monkeyp
                                        "checkpoint was written.\n")
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_config_overrides):
     run = tmp_path / "run"
     args = [a for o in [*tiny_config_overrides, "train.sample_every=1", "train.max_steps=500"]
@@ -272,6 +276,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path, tiny_config_overr
     assert 1 <= step < 500
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_resume_after_kill_9_matches_a_straight_run(tmp_path, tiny_config_overrides):
     """Train, kill -9 after a checkpoint, --resume for 2 more steps == a straight run."""
     common = [a for o in [*tiny_config_overrides, "train.deterministic=true",
@@ -375,6 +380,7 @@ def test_resuming_a_truncated_checkpoint_is_one_error_line(tiny_run_dir, tmp_pat
     assert str(error.value) == message
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_a_run_resumes_from_another_working_directory_with_its_own_data(
         tmp_path, tiny_config_overrides):
     # Fresh processes, as the command runs (optimizer variables are named per process).
@@ -395,6 +401,7 @@ def test_a_run_resumes_from_another_working_directory_with_its_own_data(
     assert "  path: data\n" in (run_dir / "config.yaml").read_text()
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_periodic_evaluation_without_a_test_identity_is_off_from_the_start(
         tmp_path, caplog, tiny_config_overrides):
     config = load_config(None, [*without_data(tiny_config_overrides), "data.synthetic_count=8",
@@ -423,6 +430,7 @@ def stored_steps(run_dir):
             int(reader.get_tensor(iterations)))
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_a_second_ctrl_c_right_after_an_update_checkpoints_the_step_it_made(
         tmp_path, tiny_config_overrides):
     config = load_config(None, [*tiny_config_overrides, "train.max_steps=5"])
@@ -441,6 +449,7 @@ def test_a_second_ctrl_c_right_after_an_update_checkpoints_the_step_it_made(
     assert stored_steps(tmp_path / "run") == (2, 2)  # ckpt-2 holds step 2's weights
 
 
+@pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_a_second_ctrl_c_during_the_average_swap_saves_whole_trained_weights(
         tmp_path, tiny_config_overrides, monkeypatch):
     config = load_config(None, [*tiny_config_overrides, "model.ema_decay=0.9",
