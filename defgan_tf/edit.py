@@ -17,6 +17,7 @@ import dataclasses
 import glob
 import os
 import pathlib
+import re
 import sys
 import time
 
@@ -28,6 +29,11 @@ from defgan_tf.data.faces import CROP_PADDING, DETECTORS
 
 EXIT_FAILED_INPUTS = 1
 EXIT_USAGE = 2
+
+# what output_path appends to an input's stem besides an expression's name, and what
+# edit_one appends to an output's stem for its debug maps
+_OUTPUT_TAG = re.compile(r"_(edited|all_expressions|animation|sweep_AU\d\d)$")
+_DEBUG_TAG = re.compile(r"_debug_face\d+$")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,20 +104,51 @@ class Job:
     keyframes: tuple[str, ...] = ()  # --animate's expressions, blanks dropped
 
 
-def expand_inputs(patterns: list[str]) -> list[pathlib.Path]:
-    """Files named by the INPUT arguments: files as given, folders' media, globs' matches."""
+def expand_inputs(patterns: list[str], presets: dict | None = None
+                  ) -> tuple[list[pathlib.Path], list[pathlib.Path]]:
+    """Files named by the INPUT arguments, and the earlier outputs left out of them.
+
+    Files are taken as given; folders give their media and globs their matches, except
+    files whose names end as defgan-edit names its outputs (`photo_happy.png`,
+    `photo_happy_debug_face0.png`): editing a folder a second time must not edit the
+    first run's results (`photo_happy_happy.png`). Named as files, they are edited.
+
+    Returns:
+        (inputs, skipped): the files to edit, and the earlier outputs passed over.
+    """
     suffixes = media.IMAGE_SUFFIXES + media.VIDEO_SUFFIXES
     paths: list[pathlib.Path] = []
+    skipped: list[pathlib.Path] = []
     for pattern in patterns:
         path = pathlib.Path(pattern)
         if path.is_dir():
-            paths += sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes)
         elif not path.exists() and glob.has_magic(pattern):
-            paths += sorted(pathlib.Path(p) for p in glob.glob(pattern, recursive=True)
-                            if pathlib.Path(p).suffix.lower() in suffixes)
+            found = sorted(pathlib.Path(p) for p in glob.glob(pattern, recursive=True)
+                           if pathlib.Path(p).suffix.lower() in suffixes)
         else:
             paths.append(path)
-    return paths
+            continue
+        for found_path in found:
+            (skipped if is_earlier_output(found_path, presets) else paths).append(found_path)
+    return paths, skipped
+
+
+def is_earlier_output(path: pathlib.Path, presets: dict | None = None) -> bool:
+    """Whether a file's name ends as `output_path` names an edit, or as its debug maps."""
+    stem = _DEBUG_TAG.sub("", path.stem)
+    if stem != path.stem or _OUTPUT_TAG.search(stem):
+        return True
+    names = au_vocabulary.PRESETS if presets is None else presets
+    return any(stem.lower().endswith(f"_{name}") for name in names)
+
+
+def skipped_note(skipped: list[pathlib.Path]) -> str:
+    """One sentence on the earlier outputs `expand_inputs` left out ("" when none)."""
+    if not skipped:
+        return ""
+    return (f"Left out {len(skipped)} earlier output(s) of defgan-edit, e.g. {skipped[0]}; "
+            "name such files as inputs to edit them.")
 
 
 def _parse_aus_flag(flag: str, text: str) -> np.ndarray:
@@ -149,6 +186,9 @@ def _job(args: argparse.Namespace, presets) -> Job:
         flag = "--intensity" if args.intensity != 1.0 else "--keep-others"
         raise ValueError(f"{flag} scales an --expression or --aus target; --sweep, "
                          "--all-expressions and --animate set their own AUs.")
+    if args.debug:
+        raise ValueError("--debug draws the maps of an --expression or --aus edit; --sweep, "
+                         "--all-expressions and --animate have none.")
     if args.sweep is not None:
         code = au_vocabulary.AU_CODES[au_vocabulary.au_index(args.sweep)]
         return Job(f"sweep_{code}", ".png", source)
@@ -165,8 +205,10 @@ def _job(args: argparse.Namespace, presets) -> Job:
 
 
 def _check_videos(args: argparse.Namespace, job: Job, inputs: list[pathlib.Path]) -> None:
-    """Videos take one target for every frame: --expression or --aus."""
+    """Videos take one target for every frame (--expression or --aus) and no --debug."""
     videos = [p for p in inputs if p.suffix.lower() in media.VIDEO_SUFFIXES]
+    if videos and args.debug:
+        raise ValueError(f"--debug draws the maps of a photo's edit; {videos[0]} is a video.")
     if videos and job.suffix is not None:
         flag = next(f for f, on in (("--sweep", args.sweep), ("--all-expressions",
                     args.all_expressions), ("--animate", args.animate)) if on)
@@ -256,15 +298,18 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--steps must be at least 2; received {args.steps}.")
         if not (np.isfinite(args.fps) and args.fps > 0):
             raise ValueError(f"--fps must be a positive number; received {args.fps}.")
-        inputs = expand_inputs(args.inputs)
+        inputs, skipped = expand_inputs(args.inputs, presets)
         if not inputs:
-            raise ValueError(f"no image or video matches {' '.join(args.inputs)}.")
+            raise ValueError(f"no image or video matches {' '.join(args.inputs)}. "
+                             f"{skipped_note(skipped)}".rstrip())
         _check_videos(args, job, inputs)
         editor = Editor.from_path(args.model, use_ema=not args.no_ema, detector=args.detector,
                                   presets=presets, padding=args.crop_padding)
     except ValueError as error:
         print(f"defgan-edit: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if skipped:
+        print(f"note: {skipped_note(skipped)}", file=sys.stderr)
     many = len(inputs) > 1
     failures: list[tuple[pathlib.Path, str]] = []
     written: dict[pathlib.Path, pathlib.Path] = {}  # output → the input it was made from

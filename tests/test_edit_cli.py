@@ -145,6 +145,8 @@ def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos
     (["--aus", " "], "--aus is empty; give AU=value pairs"),
     (["--sweep", ""], "Unknown action unit ''"),
     (["--expression", "happy", "--source-aus", ""], "--source-aus is empty"),
+    (["--sweep", "AU12", "--debug"], "--debug draws the maps of an --expression or --aus edit"),
+    (["--animate", "source,happy", "--debug"], "--sweep, --all-expressions and --animate have"),
 ])
 def test_usage_errors_exit_2_before_any_input(warm, tiny_run_dir, photos, capsys, argv, message):
     status, _, err = _run(capsys, photos / "astronaut.png", "--model", tiny_run_dir, *argv)
@@ -258,6 +260,8 @@ def test_a_video_takes_one_target_and_needs_a_face(warm, tiny_run_dir, tmp_path,
     status, _, err = _run(capsys, clip, "--model", tiny_run_dir, "--sweep", "AU12")
     assert status == 2
     assert f"--sweep makes an image of a photo; {clip} is a video. Edit videos with" in err
+    status, _, err = _run(capsys, clip, "--model", tiny_run_dir, "--aus", "AU12=1", "--debug")
+    assert status == 2 and f"--debug draws the maps of a photo's edit; {clip} is a video." in err
     status, out, err = _run(capsys, clip, "--model", tiny_run_dir, "--expression", "happy")
     assert status == 1 and "blank.mp4: no face found in any frame; nothing was edited." in err
     assert "Edited 0 of 1 input(s)" in out and not (tmp_path / "blank_happy.mp4").exists()
@@ -274,3 +278,39 @@ def test_two_inputs_never_write_one_output(warm, tiny_run_dir, photos, tmp_path,
     assert (f"{other / 'astronaut.png'}: its output {out / 'astronaut_happy.png'} was already "
             f"written for {photos / 'astronaut.png'} in this run") in err
     assert [p.name for p in out.iterdir()] == ["astronaut_happy.png"]
+
+
+def test_folders_leave_out_earlier_outputs_unless_named(tmp_path):
+    names = ["a.png", "a_happy.png", "a_happy_debug_face0.png", "b_sweep_AU12.png",
+             "c_edited.jpg", "d_all_expressions.png", "e_animation.mp4", "f_smile.png",
+             "g_Surprise.JPG", "notes.txt"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    inputs, skipped = edit.expand_inputs([str(tmp_path), str(tmp_path / "a_happy.png")])
+    assert [p.name for p in inputs] == ["a.png", "f_smile.png", "a_happy.png"]
+    assert [p.name for p in skipped] == ["a_happy.png", "a_happy_debug_face0.png",
+                                         "b_sweep_AU12.png", "c_edited.jpg",
+                                         "d_all_expressions.png", "e_animation.mp4",
+                                         "g_Surprise.JPG"]
+    smile = {"smile": np.zeros(len(AU_CODES), np.float32)}  # a --presets file's names count
+    inputs, _ = edit.expand_inputs([str(tmp_path / "*.png")], smile)
+    assert [p.name for p in inputs] == ["a.png", "a_happy.png"]
+
+
+def test_editing_a_folder_again_does_not_edit_its_outputs(warm, tiny_run_dir, photos, tmp_path,
+                                                          capsys):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "astronaut.png").write_bytes((photos / "astronaut.png").read_bytes())
+    assert _run(capsys, folder, "--model", tiny_run_dir, "--expression", "happy")[0] == 0
+    status, out, err = _run(capsys, folder, "--model", tiny_run_dir, "--expression", "sad")
+    assert status == 0 and "Edited 1 of 1 input(s)" in out
+    assert (f"note: Left out 1 earlier output(s) of defgan-edit, e.g. "
+            f"{folder / 'astronaut_happy.png'}; name such files as inputs") in err
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "astronaut.png", "astronaut_happy.png", "astronaut_sad.png"]
+    (folder / "astronaut.png").unlink()
+    status, _, err = _run(capsys, folder, "--model", tiny_run_dir, "--expression", "sad")
+    assert status == 2
+    assert (f"defgan-edit: error: no image or video matches {folder}. Left out 2 earlier "
+            "output(s)") in err
