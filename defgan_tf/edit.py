@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default 15)")
     parser.add_argument("--debug", action="store_true",
                         help="also write each face's deformed image, mask, flow and "
-                             "|edit − input| heatmap")
+                             "|edit − input| heatmap (photos, --expression or --aus)")
     return parser
 
 

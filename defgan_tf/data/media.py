@@ -155,6 +155,11 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
         raise ValueError("write_animation received no frames.")
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"the frame rate must be a positive number; received {fps}.")
+    shape = np.shape(frames[0])
+    for index, frame in enumerate(frames):
+        if np.shape(frame) != shape or len(shape) != 3 or shape[2] != 3:
+            raise ValueError(f"{path.name}: every frame must be one (H, W, 3) image; frame 0 "
+                             f"is {shape}, frame {index} {np.shape(frame)}.")
     with written_in_place(path) as partial:
         if suffix == ".gif":
             images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
@@ -162,6 +167,20 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
                            duration=max(round(1000 / fps), 20), loop=0)
         else:
             _write_mp4(partial, frames, fps)
+            _check_mp4(partial, len(frames), path.name)
+
+
+def _check_mp4(partial: pathlib.Path, expected: int, name: str) -> None:
+    """Reads the frame count back: OpenCV's writer reports no error of its own (a full disk,
+    a refused frame), and a short video must not replace the output."""
+    capture = cv2.VideoCapture(str(partial))
+    try:
+        written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    finally:
+        capture.release()
+    if written != expected:
+        raise OSError(f"{name}: only {written} of {expected} frames were written (is the disk "
+                      "full?); nothing was saved.")
 
 
 def _write_mp4(path: pathlib.Path, frames: Sequence[np.ndarray], fps: float) -> None:

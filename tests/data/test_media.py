@@ -147,3 +147,45 @@ def test_mp4_without_an_encoder_and_a_bad_frame_rate_are_errors(tmp_path, monkey
     with pytest.raises(OSError, match=r"OpenCV cannot write MP4 here .* write a \.gif instead"):
         media.write_animation(tmp_path / "a.mp4", frames, fps=5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_frames_of_another_size_are_refused(tmp_path):
+    # OpenCV's writer drops such a frame without a word; the GIF would be resized
+    frames = [np.zeros((32, 48, 3), np.uint8), np.zeros((32, 40, 3), np.uint8)]
+    for name in ("a.mp4", "a.gif"):
+        message = (rf"{name}: every frame must be one \(H, W, 3\) image; "
+                   r"frame 0 is \(32, 48, 3\), frame 1 \(32, 40, 3\)")
+        with pytest.raises(ValueError, match=message):
+            media.write_animation(tmp_path / name, frames, fps=5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_mp4_missing_frames_is_an_error_and_not_saved(tmp_path, monkeypatch):
+    real = media.cv2.VideoWriter
+
+    class DiskFullAfterOneFrame:
+        """OpenCV's writer on a full disk: write() returns as if it had written."""
+
+        def __init__(self, *args):
+            self.writer, self.frames = real(*args), 0
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return self.writer.isOpened()
+
+        def write(self, frame):
+            self.frames += 1
+            if self.frames == 1:
+                self.writer.write(frame)
+
+        def release(self):
+            self.writer.release()
+
+    target = tmp_path / "clip.mp4"
+    target.write_bytes(b"keep me")
+    monkeypatch.setattr(media.cv2, "VideoWriter", DiskFullAfterOneFrame)
+    frames = [np.full((16, 16, 3), v, np.uint8) for v in (0, 100, 200)]
+    with pytest.raises(OSError, match=r"clip\.mp4: only 1 of 3 frames were written \(is the disk "
+                                      r"full\?\); nothing was saved\."):
+        media.write_animation(target, frames, fps=5)
+    assert target.read_bytes() == b"keep me"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
