@@ -298,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--steps must be at least 2; received {args.steps}.")
         if not (np.isfinite(args.fps) and args.fps > 0):
             raise ValueError(f"--fps must be a positive number; received {args.fps}.")
+        if args.animate and not (args.out or "").lower().endswith(".mp4"):
+            media.check_gif_fps(args.fps, "--fps")
         inputs, skipped = expand_inputs(args.inputs, presets)
         if not inputs:
             raise ValueError(f"no image or video matches {' '.join(args.inputs)}. "

@@ -138,6 +138,7 @@ def test_existing_output_is_refused_without_overwrite(warm, tiny_run_dir, photos
     (["--sweep", "AU12", "--steps", "1"], "--steps must be at least 2; received 1"),
     (["--animate", "neutral,happy", "--fps", "0"], "--fps must be a positive number; received 0"),
     (["--animate", "source"], "--animate needs at least two expressions, e.g. source,happy"),
+    (["--animate", "source,happy", "--fps", "60"], "--fps: a GIF plays at most 50 frames"),
     (["--sweep", "AU12", "--intensity", "0.5"], "--intensity scales an --expression or --aus"),
     (["--all-expressions", "--keep-others"], "--keep-others scales an --expression or --aus"),
     # an unset shell variable: an error of that flag, not a fall-through to --animate

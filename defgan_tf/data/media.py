@@ -18,6 +18,8 @@ from defgan_tf.files import written_in_place
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv")
 ANIMATION_SUFFIXES = (".gif", ".mp4")
+GIF_MAX_FPS = 50  # GIF frame durations are hundredths of a second, and players show
+#                   those under 2 (20 ms) slower than asked
 JPEG_QUALITY = 95
 EXIF_ORIENTATION = 0x0112
 
@@ -155,6 +157,8 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
         raise ValueError("write_animation received no frames.")
     if not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"the frame rate must be a positive number; received {fps}.")
+    if suffix == ".gif":
+        check_gif_fps(fps, path.name)
     shape = np.shape(frames[0])
     for index, frame in enumerate(frames):
         if np.shape(frame) != shape or len(shape) != 3 or shape[2] != 3:
@@ -164,10 +168,17 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
         if suffix == ".gif":
             images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames]
             images[0].save(partial, format="GIF", save_all=True, append_images=images[1:],
-                           duration=max(round(1000 / fps), 20), loop=0)
+                           duration=round(1000 / fps), loop=0)
         else:
             _write_mp4(partial, frames, fps)
             _check_mp4(partial, len(frames), path.name)
+
+
+def check_gif_fps(fps: float, name: str) -> None:
+    """Refuses a GIF frame rate above GIF_MAX_FPS, which would play slower than asked."""
+    if fps > GIF_MAX_FPS:
+        raise ValueError(f"{name}: a GIF plays at most {GIF_MAX_FPS} frames per second "
+                         f"(20 ms per frame); received {fps:g}. Write an .mp4 for more.")
 
 
 def _check_mp4(partial: pathlib.Path, expected: int, name: str) -> None:

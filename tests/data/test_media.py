@@ -105,6 +105,9 @@ def test_gif_and_mp4(tmp_path):
     media.write_animation(tmp_path / "a.gif", frames, fps=10)
     with Image.open(tmp_path / "a.gif") as gif:
         assert gif.n_frames == 3 and gif.info["duration"] == 100
+    media.write_animation(tmp_path / "a.gif", frames, fps=50)
+    with Image.open(tmp_path / "a.gif") as gif:
+        assert gif.info["duration"] == 20
     media.write_animation(tmp_path / "a.mp4", frames, fps=10)
     read, fps = media.read_video(tmp_path / "a.mp4")
     decoded = list(read)
@@ -135,6 +138,9 @@ def test_mp4_without_an_encoder_and_a_bad_frame_rate_are_errors(tmp_path, monkey
     frames = [np.zeros((8, 8, 3), np.uint8)]
     with pytest.raises(ValueError, match="frame rate must be a positive number; received 0"):
         media.write_animation(tmp_path / "a.gif", frames, fps=0)
+    with pytest.raises(ValueError, match=r"a\.gif: a GIF plays at most 50 frames per second "
+                                         r"\(20 ms per frame\); received 60\. Write an \.mp4"):
+        media.write_animation(tmp_path / "a.gif", frames, fps=60)
 
     class NoEncoder:
         def __init__(self, *args):
