@@ -29,7 +29,7 @@ from defgan_tf.config import Config, ConfigError, load_config
 from defgan_tf.models import build_defgan
 from defgan_tf.models.defgan import MODES
 from defgan_tf.models.summary import count_flops
-from defgan_tf.training.loop import make_adam
+from defgan_tf.training.loop import OPTIMIZER_NAMES, make_adam
 
 
 def matmul_peak_gflops(size: int = 2048, repeats: int = 10) -> float:
@@ -70,7 +70,8 @@ def measure(config: Config, config_path: str, mode: str, steps: int) -> dict:
 def _measure_built(config, config_path: str, mode: str, steps: int) -> dict:
     keras.utils.set_random_seed(0)
     model = build_defgan(config, with_embedder=False)
-    model.compile(d_optimizer=make_adam(config, 1e-4), g_optimizer=make_adam(config, 1e-4))
+    model.compile(d_optimizer=make_adam(config, 1e-4, OPTIMIZER_NAMES["critic"]),
+                  g_optimizer=make_adam(config, 1e-4, OPTIMIZER_NAMES["generator"]))
     n, b, s = config.train.n_critic, config.train.batch_size, config.model.image_size
     rng = np.random.default_rng(0)
     data = {"image": tf.constant(rng.uniform(-1, 1, (n, b, s, s, 3)), tf.float32),

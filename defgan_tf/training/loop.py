@@ -39,6 +39,11 @@ SAMPLE_FACES = 4
 EVAL_FACES = 8
 EVAL_METRICS = ("flow_error", "concentration", "ground_truth", "warp_parts")
 INTERRUPTED = "interrupted (Ctrl-C)"
+# The names a fresh `train` process gave its optimizers before they were named (critic
+# first), so that checkpoints written since then resume: (Adam, loss-scale wrapper).
+OPTIMIZER_NAMES = {"critic": ("adam", "loss_scale_optimizer"),
+                   "generator": ("adam_1", "loss_scale_optimizer_1")}
+WARMUP_OPTIMIZER_NAMES = ("critic_warmup_adam", "critic_warmup_loss_scale")
 
 logger = logging.getLogger(__name__)
 
@@ -136,13 +141,23 @@ def _checkpointed_step(checkpoint: str) -> int:
     return int(step)
 
 
-def make_adam(config: Config, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
-              ) -> keras.optimizers.Optimizer:
-    """Adam with the configured betas, loss-scaled under mixed_float16."""
+def make_adam(config: Config,
+              learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+              names: tuple[str, str]) -> keras.optimizers.Optimizer:
+    """Adam with the configured betas, loss-scaled under mixed_float16.
+
+    Args:
+        names: the Adam's name and its loss-scale wrapper's. A name is part of every
+            optimizer variable's path (`adam/..._momentum`), which is how checkpoints key
+            them. Keras numbers unnamed optimizers per process (adam, adam_1, ...), so a
+            run trained where other optimizers had been built first (a notebook, a test
+            session) was keyed differently from one the `train` command resumes.
+    """
     o = config.optimizer
-    optimizer = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=o.beta_1, beta_2=o.beta_2,
+                                      name=names[0])
     if config.train.mixed_precision == "mixed_float16":
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, name=names[1])
     return optimizer
 
 
@@ -150,11 +165,13 @@ def _optimizers(config: Config, total_steps: int) -> tuple[keras.optimizers.Opti
     o, t = config.optimizer, config.train
     decay_steps = round(total_steps * o.decay_epochs / t.epochs)
 
-    def scheduled(lr: float, steps_per_step: int) -> keras.optimizers.Optimizer:
+    def scheduled(lr: float, steps_per_step: int, names: tuple[str, str]
+                  ) -> keras.optimizers.Optimizer:
         return make_adam(config, ConstantThenLinearDecay(lr, total_steps * steps_per_step,
-                                                     decay_steps * steps_per_step))
+                                                         decay_steps * steps_per_step), names)
 
-    return scheduled(o.critic_lr, t.n_critic), scheduled(o.generator_lr, 1)
+    return (scheduled(o.critic_lr, t.n_critic, OPTIMIZER_NAMES["critic"]),
+            scheduled(o.generator_lr, 1, OPTIMIZER_NAMES["generator"]))
 
 
 def _sample_batch(config: Config, train_index: DatasetIndex
@@ -408,7 +425,8 @@ class Trainer:
         t = self.config.train
         calls = math.ceil(t.critic_warmup / t.n_critic)
         with self.strategy.scope():
-            optimizer = make_adam(self.config, self.config.optimizer.critic_lr)
+            optimizer = make_adam(self.config, self.config.optimizer.critic_lr,
+                                  WARMUP_OPTIMIZER_NAMES)
             optimizer.build(self.model.critic.regression_variables)
         model, strategy = self.model, self.strategy
 

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -380,10 +381,26 @@ def test_resuming_a_truncated_checkpoint_is_one_error_line(tiny_run_dir, tmp_pat
     assert str(error.value) == message
 
 
+def test_a_run_resumes_in_a_process_that_built_other_optimizers_first(
+        tiny_run_dir, tmp_path):
+    """Optimizer variables are checkpointed by name; Keras numbers unnamed optimizers per
+    process, so without fixed names a notebook's run and the command's would not match."""
+    run_dir = Path(shutil.copytree(tiny_run_dir, tmp_path / "run"))
+    for _ in range(2):  # as a notebook might have, before resuming
+        keras.optimizers.Adam().build([keras.Variable(np.zeros(2))])
+    config = load_config(run_dir / "config.yaml", ["train.max_steps=4"])
+    result = Trainer(config, run_dir, resume=True, progress=False).run()
+    assert result.step == 4 and stored_steps(run_dir) == (4, 4)
+    keys = tf.train.load_checkpoint(str(run_dir / "checkpoints" / "ckpt-4")
+                                    ).get_variable_to_shape_map()
+    assert "d_optimizer/adam.Siteration/.ATTRIBUTES/VARIABLE_VALUE" in keys
+    assert "g_optimizer/adam_1.Siteration/.ATTRIBUTES/VARIABLE_VALUE" in keys
+
+
 @pytest.mark.slow  # trains in a fresh process or several runs: 25–150 s on 2 cores
 def test_a_run_resumes_from_another_working_directory_with_its_own_data(
         tmp_path, tiny_config_overrides):
-    # Fresh processes, as the command runs (optimizer variables are named per process).
+    # Fresh processes, as the command runs.
     overrides = [a for o in [*without_data(tiny_config_overrides), "data.synthetic_count=12"]
                  for a in ("--set", o)]
     started = run_cli("--out", "runs/q", *overrides, "--set", "train.max_steps=1",
