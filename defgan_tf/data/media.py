@@ -160,8 +160,11 @@ def write_animation(path: str | pathlib.Path, frames: Sequence[np.ndarray], fps:
     if suffix == ".gif":
         check_gif_fps(fps, path.name)
     shape = np.shape(frames[0])
-    for index, frame in enumerate(frames):
-        if np.shape(frame) != shape or len(shape) != 3 or shape[2] != 3:
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f"{path.name}: every frame must be one (H, W, 3) image; frame 0 "
+                         f"is {shape}.")
+    for index, frame in enumerate(frames[1:], start=1):
+        if np.shape(frame) != shape:
             raise ValueError(f"{path.name}: every frame must be one (H, W, 3) image; frame 0 "
                              f"is {shape}, frame {index} {np.shape(frame)}.")
     with written_in_place(path) as partial:

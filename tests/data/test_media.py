@@ -163,6 +163,8 @@ def test_frames_of_another_size_are_refused(tmp_path):
                    r"frame 0 is \(32, 48, 3\), frame 1 \(32, 40, 3\)")
         with pytest.raises(ValueError, match=message):
             media.write_animation(tmp_path / name, frames, fps=5)
+        with pytest.raises(ValueError, match=rf"{name}: .*frame 0 is \(32, 48\)\.$"):
+            media.write_animation(tmp_path / name, [np.zeros((32, 48), np.uint8)], fps=5)
     assert list(tmp_path.iterdir()) == []
 
 
